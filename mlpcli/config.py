@@ -1,0 +1,453 @@
+"""The run config: pydantic models for the YAML, loading, `--set` overrides, clear errors.
+
+All validation lives here. Every key has a default, so a minimal config is valid; unknown
+keys are errors with a "did you mean"; the resolved config (defaults filled, paths made
+absolute) is what a run directory records.
+"""
+
+import copy
+import difflib
+import functools
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+    model_validator,
+)
+
+from mlpcli.engine import ACTIVATIONS, INITIALIZERS, LOSSES, OPTIMIZERS
+from mlpcli.errors import UserError
+
+
+def _one_of(registry: dict[str, Any], what: str) -> Any:
+    """A string type whose valid values are the keys of an engine registry."""
+
+    def check(value: str) -> str:
+        if value not in registry:
+            raise ValueError(f"unknown {what} '{value}'{_suggest(value, registry)}")
+        return value
+
+    return Annotated[
+        str, AfterValidator(check), WithJsonSchema({"type": "string", "enum": list(registry)})
+    ]
+
+
+def _suggest(value: str, choices: Any) -> str:
+    close = difflib.get_close_matches(str(value), list(choices), n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    return f" (valid: {', '.join(choices)}){hint}"
+
+
+if TYPE_CHECKING:
+    ActivationName = str
+    InitName = str
+    LossName = str
+    OptimizerName = str
+else:
+    ActivationName = _one_of(ACTIVATIONS, "activation")
+    InitName = _one_of(INITIALIZERS, "init")
+    LossName = _one_of(LOSSES, "loss")
+    OptimizerName = _one_of(OPTIMIZERS, "optimizer")
+Task = Literal["classification", "regression"]
+Probability = Annotated[float, Field(ge=0.0, lt=1.0)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Split(Strict):
+    train: float = Field(0.7, gt=0.0, le=1.0)
+    val: Probability = 0.15
+    test: Probability = 0.15
+    stratify: bool = True
+
+    @model_validator(mode="after")
+    def _sums_to_one(self) -> "Split":
+        total = self.train + self.val + self.test
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"train + val + test must be 1 (got {total:g})")
+        return self
+
+
+class Data(Strict):
+    source: str | None = Field(
+        None, description="CSV/NPZ path (relative to the config) or a built-in name"
+    )
+    train: str | None = Field(
+        None, description="pre-split training file, instead of source + split"
+    )
+    val: str | None = None
+    test: str | None = None
+    target: str | None = Field(None, description="target column; default: the last column")
+    task: Task | None = Field(None, description="inferred from the loss when omitted")
+    split: Split = Split()
+    standardize: bool = True
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "Data":
+        if (self.source is None) == (self.train is None):
+            raise ValueError("give either data.source or data.train (and optional val/test)")
+        if self.source is not None and (self.val or self.test):
+            raise ValueError("data.val / data.test go with data.train, not with data.source")
+        return self
+
+
+class Layer(Strict):
+    units: int = Field(gt=0)
+    activation: ActivationName = "relu"
+
+
+class ModelConfig(Strict):
+    hidden: list[Layer] = Field(default_factory=lambda: [Layer(units=32)])
+    output: Literal["softmax", "sigmoid", "linear"] | None = Field(
+        None, description="default: the one the loss is fused with"
+    )
+    init: InitName = "he"
+    dropout: Probability = 0.0
+    init_from: str | None = None
+
+
+class LossConfig(Strict):
+    name: LossName = "cross_entropy"
+    label_smoothing: Probability = Field(0.0, description="cross_entropy only")
+    delta: float = Field(1.0, gt=0.0, description="huber only")
+
+
+class OptimizerConfig(Strict):
+    name: OptimizerName = "adam"
+    lr: float = Field(0.001, gt=0.0)
+    momentum: Probability = Field(0.9, description="momentum / nesterov")
+    beta1: Probability = 0.9
+    beta2: Probability = 0.999
+    alpha: Probability = Field(0.99, description="rmsprop smoothing constant")
+    eps: float = Field(1e-8, gt=0.0)
+    weight_decay: float = Field(0.0, ge=0.0, description="L2 penalty (decoupled for adamw)")
+
+
+class Constant(Strict):
+    name: Literal["constant"] = "constant"
+
+
+class StepSchedule(Strict):
+    name: Literal["step"]
+    step_size: int = Field(30, gt=0, description="epochs between decays")
+    gamma: float = Field(0.1, gt=0.0, le=1.0)
+
+
+class Exponential(Strict):
+    name: Literal["exponential"]
+    gamma: float = Field(0.95, gt=0.0, le=1.0)
+
+
+class Cosine(Strict):
+    name: Literal["cosine"]
+    t_max: int | None = Field(None, gt=0, description="epochs of one cosine; default: all epochs")
+    eta_min: float = Field(0.0, ge=0.0)
+    warmup_epochs: int = Field(0, ge=0, description="linear warmup from lr / (warmup + 1)")
+
+
+class Plateau(Strict):
+    name: Literal["plateau"]
+    monitor: str = "val_loss"
+    factor: float = Field(0.1, gt=0.0, lt=1.0)
+    patience: int = Field(10, ge=0)
+    min_delta: float = Field(0.0, ge=0.0)
+    min_lr: float = Field(0.0, ge=0.0)
+
+
+Schedule = Annotated[
+    Constant | StepSchedule | Exponential | Cosine | Plateau, Field(discriminator="name")
+]
+
+
+class EarlyStopping(Strict):
+    monitor: str = "val_loss"
+    patience: int = Field(20, gt=0)
+    min_delta: float = Field(0.0, ge=0.0)
+    restore_best: bool = True
+
+
+class Training(Strict):
+    epochs: int = Field(100, gt=0)
+    batch_size: int = Field(32, gt=0, description="1 = pure stochastic; >= n = full batch")
+    shuffle: bool = True
+    dtype: Literal["float32", "float64"] = "float32"
+    schedule: Schedule | None = Constant()
+    early_stopping: EarlyStopping | None = EarlyStopping()
+    restarts: int = Field(1, ge=1, description="independent initialisations; the best is kept")
+    clip_grad_norm: float | None = Field(None, gt=0.0)
+    checkpoint_every: int = Field(1, gt=0)
+
+
+class RunConfig(Strict):
+    """A whole run, as written in YAML."""
+
+    name: str = Field("run", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+    seed: int = Field(0, ge=0, lt=2**63)
+    data: Data
+    model: ModelConfig = ModelConfig()
+    loss: LossConfig = LossConfig()
+    optimizer: OptimizerConfig = OptimizerConfig()
+    training: Training = Training()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _loss_shorthand(cls, raw: Any) -> Any:
+        """`loss: mse` is short for `loss: {name: mse}`."""
+        if isinstance(raw, dict) and isinstance(raw.get("loss"), str):
+            raw = {**raw, "loss": {"name": raw["loss"]}}
+        return raw
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "RunConfig":
+        loss = LOSSES[self.loss.name]
+        if self.model.output is None:
+            self.model.output = loss.output  # type: ignore[assignment]
+        elif self.model.output != loss.output:
+            raise ValueError(
+                f"model.output '{self.model.output}' does not go with loss '{self.loss.name}' "
+                f"(it is fused with '{loss.output}'); set model.output: {loss.output} or drop it"
+            )
+        task = self.data.task or loss.task
+        if task != loss.task:
+            raise ValueError(f"data.task '{task}' needs a {task} loss, not '{self.loss.name}'")
+        self.data.task = self.data.task or loss.task  # type: ignore[assignment]
+        valid = monitors(task, self.has_val)
+        for key, chosen in (
+            ("training.early_stopping.monitor", self.training.early_stopping),
+            ("training.schedule.monitor", self.training.schedule),
+        ):
+            monitor = getattr(chosen, "monitor", None)
+            if monitor is not None and monitor not in valid:
+                raise ValueError(f"{key}: cannot monitor '{monitor}'{_suggest(monitor, valid)}")
+        return self
+
+    @property
+    def has_val(self) -> bool:
+        return self.data.val is not None if self.data.train else self.data.split.val > 0
+
+    @property
+    def monitor(self) -> str:
+        """The metric that picks the best epoch / restart."""
+        if self.training.early_stopping is not None:
+            return self.training.early_stopping.monitor
+        return "val_loss" if self.has_val else "train_loss"
+
+
+def primary_metric(task: str) -> str:
+    """The per-epoch quality metric next to the loss: accuracy, or R² for regression."""
+    return "accuracy" if task == "classification" else "r2"
+
+
+def monitors(task: str, has_val: bool) -> list[str]:
+    """Names a monitor may take."""
+    splits = ["train", "val"] if has_val else ["train"]
+    return [f"{s}_{m}" for s in splits for m in ("loss", primary_metric(task))]
+
+
+def minimize(monitor: str) -> bool:
+    """Losses improve downwards, accuracy and R² upwards."""
+    return monitor.endswith("_loss")
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def load_config(path: Path, overrides: list[str] | None = None) -> RunConfig:
+    """Read, override and validate a YAML config; relative paths resolve against its folder."""
+    text = _read_text(path)
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise UserError(f"{where}: invalid YAML: {problem}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: a config must be a mapping of keys, not {type(raw).__name__}")
+    for item in overrides or []:
+        _apply_override(raw, item)
+    try:
+        cfg = RunConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise UserError(_describe(exc, path, text, overrides or [])) from None
+    _resolve_paths(cfg, path.parent)
+    return cfg
+
+
+def config_from_dict(raw: dict[str, Any], origin: str) -> RunConfig:
+    """Validate an already-resolved config (from a run directory or a checkpoint)."""
+    try:
+        return RunConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise UserError(_describe(exc, Path(origin), "", [])) from None
+
+
+def dump_config(cfg: RunConfig) -> str:
+    """The resolved config as YAML, every default written out."""
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"{path}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read config: {exc}") from None
+
+
+def _apply_override(raw: dict[str, Any], item: str) -> None:
+    """Apply one `--set a.b.c=value`; the value is parsed as a YAML scalar."""
+    key, sep, text = item.partition("=")
+    if not sep or not key.strip():
+        raise UserError(f"--set {item}: expected KEY=VALUE, e.g. --set optimizer.lr=0.01")
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        value = text
+    parts = key.strip().split(".")
+    node: Any = raw
+    default: Any = _defaults()
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise UserError(
+                    f"--set {key}: '{part}' is not an index of the list at {'.'.join(parts[:i])}"
+                )
+            if last:
+                node[int(part)] = value
+            else:
+                node, default = node[int(part)], None
+        elif isinstance(node, dict):
+            default = default.get(part) if isinstance(default, dict) else None
+            if last:
+                node[part] = value
+            else:
+                if node.get(part) is None:
+                    # a section the file leaves to its defaults: start from them
+                    node[part] = copy.deepcopy(default) if default is not None else {}
+                node = node[part]
+        else:
+            raise UserError(f"--set {key}: '{'.'.join(parts[:i])}' is not a mapping")
+
+
+@functools.cache
+def _defaults() -> dict[str, Any]:
+    """The default value of every section that has one (data has none)."""
+    return {
+        "model": ModelConfig().model_dump(mode="json", exclude_none=True),
+        "loss": LossConfig().model_dump(mode="json"),
+        "optimizer": OptimizerConfig().model_dump(mode="json"),
+        "training": Training().model_dump(mode="json"),
+    }
+
+
+def _describe(exc: ValidationError, path: Path, text: str, overrides: list[str]) -> str:
+    """One line for the first validation error: file:line: key: problem."""
+    err = exc.errors()[0]
+    loc = [str(p) for p in err["loc"] if not _is_union_tag(p)]
+    key = ".".join(loc)
+    if err["type"] == "extra_forbidden":
+        model = _model_at(loc[:-1])
+        choices = list(model.model_fields) if model else []
+        message = f"unknown key '{loc[-1]}'" + (_suggest(loc[-1], choices) if choices else "")
+    elif err["type"] == "missing":
+        message = "required key is missing"
+    else:
+        message = err["msg"].removeprefix("Value error, ")
+        if (
+            "input" in err
+            and err["type"] not in ("model_type", "dict_type")
+            and not isinstance(err["input"], dict)
+        ):
+            message += f" (got {err['input']!r})"
+    for item in overrides:
+        if key and item.partition("=")[0].strip() in (key, *_prefixes(key)):
+            return f"--set {item}: {key}: {message}"
+    line = _line_of(text, loc)
+    where = f"{path}:{line}" if line else str(path)
+    return f"{where}: {key}: {message}" if key else f"{where}: {message}"
+
+
+def _is_union_tag(part: Any) -> bool:
+    # pydantic puts the chosen union member ('step', 'constant', ...) into error locations
+    return isinstance(part, str) and part in (
+        "constant",
+        "step",
+        "exponential",
+        "cosine",
+        "plateau",
+    )
+
+
+def _prefixes(key: str) -> list[str]:
+    parts = key.split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts))]
+
+
+def _model_at(loc: list[str]) -> type[BaseModel] | None:
+    """The pydantic model that validates the mapping at a config location."""
+    model: type[BaseModel] = RunConfig
+    for part in loc:
+        if part.isdigit():
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return None
+        candidates = [field.annotation, *getattr(field.annotation, "__args__", ())]
+        nested = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
+        if part == "hidden":
+            nested = [Layer]
+        if not nested:
+            return None
+        model = nested[0]
+    return model
+
+
+def _line_of(text: str, loc: list[str]) -> int | None:
+    """1-based line of the deepest YAML node along `loc` that exists in the file."""
+    try:
+        node = yaml.compose(text)
+    except yaml.YAMLError:
+        return None
+    line = None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = [v for k, v in node.value if getattr(k, "value", None) == part]
+            keys = [k for k, v in node.value if getattr(k, "value", None) == part]
+            if not match:
+                break
+            line = keys[0].start_mark.line + 1
+            node = match[0]
+        elif isinstance(node, yaml.SequenceNode) and part.isdigit() and int(part) < len(node.value):
+            node = node.value[int(part)]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
+
+
+def _resolve_paths(cfg: RunConfig, base: Path) -> None:
+    data = cfg.data
+    for field in ("source", "train", "val", "test"):
+        value = getattr(data, field)
+        if value is not None and _looks_like_path(value):
+            setattr(data, field, str((base / value).resolve()))
+    if cfg.model.init_from is not None:
+        cfg.model.init_from = str((base / cfg.model.init_from).resolve())
+
+
+def _looks_like_path(value: str) -> bool:
+    return "/" in value or "\\" in value or Path(value).suffix.lower() in (".csv", ".npz")

@@ -1,0 +1,106 @@
+"""Losses, each fused with the output activation it belongs to.
+
+A loss takes the output layer's pre-activation `z` (logits) and the targets, and returns
+the batch mean of the loss and its gradient with respect to `z`. Fusing the output
+activation into the loss is what makes the gradients simple and stable (softmax with
+cross-entropy gives `(p - y) / n`); `LOSSES[name].output` names the activation each loss
+is fused with, and the config refuses any other pairing.
+
+Targets: class indices (int) for `cross_entropy`, 0/1 labels for `binary_cross_entropy`,
+an (n, k) float array for the regression losses. Regression losses average over every
+element, as PyTorch's `reduction='mean'` does.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from mlpcli.engine.activations import sigmoid
+
+Array = np.ndarray
+LossFn = Callable[[Array, Array], tuple[float, Array]]
+
+
+def log_softmax(z: Array) -> Array:
+    """log p = z - logsumexp(z), shifted by the row max so exp never overflows."""
+    shifted = z - z.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+def softmax(z: Array) -> Array:
+    """Row-wise probabilities that sum to 1."""
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def cross_entropy(z: Array, y: Array, label_smoothing: float = 0.0) -> tuple[float, Array]:
+    """Mean negative log-likelihood of the softmax of `z` at the true classes `y`.
+
+    With label smoothing eps the target is (1 - eps) * one_hot(y) + eps / K, as in
+    PyTorch's CrossEntropyLoss(label_smoothing=eps).
+    """
+    n, k = z.shape
+    logp = log_softmax(z)
+    target = np.full_like(z, label_smoothing / k)
+    target[np.arange(n), y] += 1.0 - label_smoothing
+    loss = -(target * logp).sum() / n
+    grad = (np.exp(logp) - target) / n
+    return float(loss), grad
+
+
+def binary_cross_entropy(z: Array, y: Array) -> tuple[float, Array]:
+    """Mean of -[y log s(z) + (1 - y) log(1 - s(z))] for one sigmoid unit.
+
+    Written as softplus(z) - y z = max(z, 0) - y z + log1p(exp(-|z|)), finite for any z.
+    """
+    n = z.shape[0]
+    t = y.reshape(n, 1).astype(z.dtype)
+    loss = (np.maximum(z, 0) - t * z + np.log1p(np.exp(-np.abs(z)))).mean()
+    return float(loss), (sigmoid(z) - t) / n
+
+
+def mse(z: Array, y: Array) -> tuple[float, Array]:
+    """Mean squared error over all elements."""
+    diff = z - y
+    return float((diff * diff).mean()), 2.0 * diff / diff.size
+
+
+def mae(z: Array, y: Array) -> tuple[float, Array]:
+    """Mean absolute error over all elements (subgradient 0 at a perfect fit)."""
+    diff = z - y
+    return float(np.abs(diff).mean()), np.sign(diff) / diff.size
+
+
+def huber(z: Array, y: Array, delta: float = 1.0) -> tuple[float, Array]:
+    """Quadratic within `delta` of the target, linear outside (PyTorch's HuberLoss)."""
+    diff = z - y
+    absd = np.abs(diff)
+    quad = absd <= delta
+    loss = np.where(quad, 0.5 * diff * diff, delta * (absd - 0.5 * delta)).mean()
+    grad = np.where(quad, diff, delta * np.sign(diff)) / diff.size
+    return float(loss), grad.astype(z.dtype, copy=False)
+
+
+@dataclass(frozen=True)
+class Loss:
+    """A loss function and the output activation it is fused with."""
+
+    fn: LossFn
+    output: str
+    task: str
+
+
+LOSSES: dict[str, Loss] = {
+    "cross_entropy": Loss(cross_entropy, output="softmax", task="classification"),
+    "binary_cross_entropy": Loss(binary_cross_entropy, output="sigmoid", task="classification"),
+    "mse": Loss(mse, output="linear", task="regression"),
+    "mae": Loss(mae, output="linear", task="regression"),
+    "huber": Loss(huber, output="linear", task="regression"),
+}
+
+OUTPUTS: dict[str, Callable[[Array], Array]] = {
+    "softmax": softmax,
+    "sigmoid": sigmoid,
+    "linear": lambda z: z,
+}

@@ -1,0 +1,354 @@
+"""The training loop: batches -> forward -> loss -> backward -> step, epoch after epoch.
+
+Early stopping, learning-rate schedules and restarts live here too. The loop never prints
+or touches files: it reports through callbacks (`on_epoch_end`, ...) and the CLI decides
+whether they draw progress bars, write a run directory, or do nothing.
+"""
+
+import math
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import partial
+
+import numpy as np
+
+from mlpcli.config import RunConfig, minimize, primary_metric
+from mlpcli.data import Dataset
+from mlpcli.engine import LOSSES, MLP, Optimizer
+from mlpcli.engine import schedules as sched
+from mlpcli.engine.metrics import accuracy, predicted_classes, r2
+from mlpcli.engine.optimizers import SGD, Adam, AdamW, Momentum, RMSprop
+from mlpcli.errors import UserError
+
+NORM_SAMPLE = 512  # rows used for the per-epoch gradient norms
+
+
+@dataclass
+class EpochRecord:
+    """What one epoch produced; `restart` and `epoch` count from 1."""
+
+    restart: int
+    epoch: int
+    metrics: dict[str, float]
+    lr: float
+    seconds: float
+    norms: dict[str, float]
+    is_best: bool  # best so far over all restarts, on the monitored metric
+
+
+@dataclass
+class RestartResult:
+    restart: int
+    best_value: float
+    best_epoch: int
+    epochs_run: int
+
+
+@dataclass
+class TrainResult:
+    status: str  # completed | stopped_early | diverged
+    reason: str
+    monitor: str
+    best_value: float
+    best_restart: int
+    best_epoch: int
+    epochs_run: int
+    restarts: list[RestartResult] = field(default_factory=list)
+    final: dict[str, dict[str, float]] = field(default_factory=dict)  # split -> metrics
+
+    @property
+    def spread(self) -> dict[str, float]:
+        """Best / median / worst restart on the monitored metric."""
+        values = sorted(r.best_value for r in self.restarts)
+        if not minimize(self.monitor):
+            values.reverse()
+        return {"best": values[0], "median": statistics.median(values), "worst": values[-1]}
+
+
+class Callback:
+    """Hooks the trainer calls; every method is optional."""
+
+    def on_train_start(self, trainer: "Trainer") -> None: ...
+
+    def on_restart_start(self, trainer: "Trainer", restart: int) -> None: ...
+
+    def on_batch_end(self, trainer: "Trainer", batch: int, n_batches: int) -> None: ...
+
+    def on_epoch_end(self, trainer: "Trainer", record: EpochRecord) -> None: ...
+
+    def on_train_end(self, trainer: "Trainer", result: TrainResult) -> None: ...
+
+
+def build_optimizer(cfg: RunConfig) -> Optimizer:
+    """The configured optimizer with only the keys its rule uses."""
+    o = cfg.optimizer
+    if o.name == "sgd":
+        return SGD(o.lr, o.weight_decay)
+    if o.name in ("momentum", "nesterov"):
+        return Momentum(o.lr, o.momentum, o.name == "nesterov", o.weight_decay)
+    if o.name in ("adam", "adamw"):
+        cls = Adam if o.name == "adam" else AdamW
+        return cls(o.lr, o.beta1, o.beta2, o.eps, o.weight_decay)
+    return RMSprop(o.lr, o.alpha, o.eps, o.weight_decay)
+
+
+def build_schedule(cfg: RunConfig) -> sched.Schedule:
+    s, lr = cfg.training.schedule, cfg.optimizer.lr
+    if s is None or s.name == "constant":
+        return sched.Constant(lr)
+    if s.name == "step":
+        return sched.Step(lr, s.step_size, s.gamma)
+    if s.name == "exponential":
+        return sched.Exponential(lr, s.gamma)
+    if s.name == "cosine":
+        return sched.Cosine(lr, s.t_max or cfg.training.epochs, s.eta_min, s.warmup_epochs)
+    return sched.Plateau(lr, minimize(s.monitor), s.factor, s.patience, s.min_delta, s.min_lr)
+
+
+def build_model(cfg: RunConfig, n_features: int, n_outputs: int) -> MLP:
+    units = [layer.units for layer in cfg.model.hidden]
+    out = 1 if cfg.model.output == "sigmoid" else n_outputs
+    return MLP(
+        [n_features, *units, out],
+        [layer.activation for layer in cfg.model.hidden],
+        dropout=cfg.model.dropout,
+        dtype=np.dtype(cfg.training.dtype).type,
+    )
+
+
+class Trainer:
+    """Trains one config on one dataset; its attributes are what a checkpoint saves."""
+
+    def __init__(
+        self,
+        cfg: RunConfig,
+        data: Dataset,
+        callbacks: Sequence[Callback] = (),
+        init_weights: dict[str, np.ndarray] | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.data = data
+        self.callbacks = list(callbacks)
+        self.init_weights = init_weights
+        if cfg.model.output == "sigmoid" and data.n_outputs != 2:
+            raise UserError(
+                f"loss binary_cross_entropy needs exactly 2 classes, the data has {data.n_outputs}"
+            )
+        self.model = build_model(cfg, data.n_features, data.n_outputs)
+        if init_weights is not None:
+            for p in self.model.params:
+                got = init_weights.get(p.name)
+                if got is None or got.shape != p.value.shape:
+                    shape = None if got is None else got.shape
+                    raise UserError(
+                        f"model.init_from: '{p.name}' has shape {shape}, "
+                        f"this model needs {p.value.shape}"
+                    )
+        loss = cfg.loss
+        kwargs = {
+            "cross_entropy": {"label_smoothing": loss.label_smoothing},
+            "huber": {"delta": loss.delta},
+        }
+        self.loss_fn = partial(LOSSES[loss.name].fn, **kwargs.get(loss.name, {}))
+        self.metric = primary_metric(data.task)
+        self.monitor = cfg.monitor
+        self.minimize = minimize(self.monitor)
+        dtype = self.model.dtype
+        self.X = {name: part.X.astype(dtype) for name, part in data.parts.items()}
+        self.y = {
+            name: part.y.astype(dtype) if data.task == "regression" else part.y
+            for name, part in data.parts.items()
+        }
+        if data.task == "regression":
+            ytrain = self.y["train"]
+            self._train_ss_tot = float(np.square(ytrain - ytrain.mean(axis=0)).sum()) or 1.0
+        self.rng = np.random.default_rng([cfg.seed, 1])  # init, shuffling, dropout, restarts
+        self.optimizer = build_optimizer(cfg)
+        self.schedule = build_schedule(cfg)
+        self.restart = 0
+        self.epoch = 0
+        self.best_value = math.inf  # in "lower is better" form: sign * value
+        self.best_weights: np.ndarray | None = None
+        self.best_where = (0, 0)  # (restart, epoch)
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(self) -> TrainResult:
+        """Train every restart, keep the best on the monitored metric, evaluate it."""
+        for cb in self.callbacks:
+            cb.on_train_start(self)
+        status, reason = "completed", f"ran all {self.cfg.training.epochs} epochs"
+        results: list[RestartResult] = []
+        epochs_run = 0
+        for restart in range(1, self.cfg.training.restarts + 1):
+            outcome = self._run_restart(restart)
+            results.append(outcome[0])
+            epochs_run += outcome[0].epochs_run
+            if outcome[1] == "diverged":
+                status, reason = outcome[1], outcome[2]
+                break
+            if outcome[1] == "stopped_early" and status == "completed":
+                status, reason = outcome[1], outcome[2]
+        if self.best_weights is not None:
+            self.model.flat.value[...] = self.best_weights
+        sign = 1.0 if self.minimize else -1.0
+        result = TrainResult(
+            status=status,
+            reason=reason,
+            monitor=self.monitor,
+            best_value=sign * self.best_value,
+            best_restart=self.best_where[0],
+            best_epoch=self.best_where[1],
+            epochs_run=epochs_run,
+            restarts=results,
+        )
+        if status != "diverged":
+            result.final = {name: self.evaluate(name) for name in self.X}
+        for cb in self.callbacks:
+            cb.on_train_end(self, result)
+        return result
+
+    def _run_restart(self, restart: int) -> tuple[RestartResult, str, str]:
+        t = self.cfg.training
+        self.restart = restart
+        self._fresh_start()
+        for cb in self.callbacks:
+            cb.on_restart_start(self, restart)
+        sign = 1.0 if self.minimize else -1.0
+        best, best_epoch, wait = math.inf, 0, 0
+        best_weights = self.model.flat.value.copy()
+        es = t.early_stopping
+        status, reason = "completed", ""
+        epoch = 0
+        for epoch in range(1, t.epochs + 1):
+            self.epoch = epoch
+            record = self._run_epoch(restart, epoch)
+            if record is None:
+                return (
+                    RestartResult(restart, sign * best, best_epoch, epoch),
+                    "diverged",
+                    f"the loss became NaN/inf in epoch {epoch} of restart {restart}; "
+                    f"try a lower learning rate (optimizer.lr={self.cfg.optimizer.lr:g})",
+                )
+            value = sign * record.metrics[self.monitor]
+            min_delta = es.min_delta if es else 0.0
+            if value < best - min_delta:
+                best, best_epoch, wait = value, epoch, 0
+                best_weights[...] = self.model.flat.value
+            else:
+                wait += 1
+            if value < self.best_value:
+                self.best_value = value
+                self.best_weights = self.model.flat.value.copy()
+                self.best_where = (restart, epoch)
+                record.is_best = True
+            self.schedule.observe(record.metrics.get(self._schedule_monitor, value))
+            for cb in self.callbacks:
+                cb.on_epoch_end(self, record)
+            if es is not None and wait >= es.patience:
+                status = "stopped_early"
+                reason = (
+                    f"{self.monitor} did not improve by more than {es.min_delta:g} for "
+                    f"{es.patience} epochs (best {sign * best:.4g} at epoch {best_epoch})"
+                )
+                break
+        if es is not None and es.restore_best:
+            self.model.flat.value[...] = best_weights
+        return RestartResult(restart, sign * best, best_epoch, epoch), status, reason
+
+    @property
+    def _schedule_monitor(self) -> str:
+        return getattr(self.cfg.training.schedule, "monitor", self.monitor)
+
+    def _fresh_start(self) -> None:
+        """New random weights (or the init_from weights), fresh optimizer and schedule."""
+        self.model.init(self.rng, self.cfg.model.init)
+        if self.init_weights is not None:
+            for p in self.model.params:
+                p.value[...] = self.init_weights[p.name]
+        self.optimizer = build_optimizer(self.cfg)
+        self.schedule = build_schedule(self.cfg)
+
+    def _run_epoch(self, restart: int, epoch: int) -> EpochRecord | None:
+        """One pass over the training data; None if the loss went NaN/inf."""
+        t = self.cfg.training
+        start = time.perf_counter()
+        lr = self.schedule.lr(epoch - 1)
+        self.optimizer.lr = lr
+        X, y = self.X["train"], self.y["train"]
+        n = len(X)
+        order = self.rng.permutation(n) if t.shuffle else np.arange(n)
+        n_batches = math.ceil(n / t.batch_size)
+        total_loss = total_quality = 0.0
+        for b in range(n_batches):
+            idx = order[b * t.batch_size : (b + 1) * t.batch_size]
+            loss, quality = self._step(X[idx], y[idx])
+            if not math.isfinite(loss):
+                return None
+            total_loss += loss * len(idx)
+            total_quality += quality
+            for cb in self.callbacks:
+                cb.on_batch_end(self, b + 1, n_batches)
+        # Running means over the epoch's batches (as Keras reports them), dropout active.
+        metrics = {"train_loss": total_loss / n}
+        if self.metric == "accuracy":
+            metrics["train_accuracy"] = total_quality / n
+        else:
+            metrics["train_r2"] = 1.0 - total_quality / self._train_ss_tot
+        if "val" in self.X:
+            metrics.update({f"val_{k}": v for k, v in self.evaluate("val").items()})
+            if not math.isfinite(metrics["val_loss"]):
+                return None
+        return EpochRecord(
+            restart, epoch, metrics, lr, time.perf_counter() - start, self.norms(), is_best=False
+        )
+
+    def _step(self, xb: np.ndarray, yb: np.ndarray) -> tuple[float, float]:
+        """Forward, backward and one optimizer step on a batch.
+
+        Returns the batch's mean loss and its quality count: correct predictions for
+        classification, the sum of squared residuals for regression.
+        """
+        logits = self.model.forward(xb, self.rng)
+        loss, dlogits = self.loss_fn(logits, yb)
+        if self.metric == "accuracy":
+            quality = float(np.count_nonzero(predicted_classes(logits) == yb))
+        else:
+            quality = float(np.square(logits - yb).sum())
+        self.model.backward(dlogits)
+        clip = self.cfg.training.clip_grad_norm
+        if clip is not None:
+            g = self.model.flat.grad
+            norm = math.sqrt(float(np.dot(g, g)))
+            if norm > clip:
+                g *= clip / (norm + 1e-6)  # as torch.nn.utils.clip_grad_norm_
+        self.optimizer.step([self.model.flat])
+        return loss, quality
+
+    # ------------------------------------------------------------------ measuring
+
+    def evaluate(self, part: str) -> dict[str, float]:
+        """Loss and the primary metric of the current weights on one split."""
+        logits = self.model.logits(self.X[part])
+        loss, _ = self.loss_fn(logits, self.y[part])
+        return {"loss": loss, self.metric: self._quality(logits, self.y[part])}
+
+    def _quality(self, logits: np.ndarray, y: np.ndarray) -> float:
+        return accuracy(logits, y) if self.metric == "accuracy" else r2(logits, y)
+
+    def norms(self) -> dict[str, float]:
+        """Per-layer weight norms and gradient norms on a fixed sample of training rows.
+
+        The gradient is the full gradient on the first NORM_SAMPLE rows, dropout off,
+        so epochs are comparable and vanishing or exploding gradients show up clearly.
+        """
+        x, y = self.X["train"][:NORM_SAMPLE], self.y["train"][:NORM_SAMPLE]
+        _, dlogits = self.loss_fn(self.model.forward(x), y)
+        self.model.backward(dlogits)
+        out = {}
+        for i, layer in enumerate(self.model.layers):
+            out[f"layers.{i}.grad_norm"] = float(np.linalg.norm(layer.weight.grad))
+            out[f"layers.{i}.weight_norm"] = float(np.linalg.norm(layer.weight.value))
+        return out
