@@ -135,6 +135,30 @@ def datasets() -> None:
 
 
 @app.command()
+@_clean_errors
+def gradcheck(
+    config: Path = typer.Argument(..., help="the YAML config whose network to check"),
+    set_: list[str] = typer.Option([], "--set", help="override a config key"),
+    rows: int = typer.Option(8, "--rows", min=1, help="training rows to check on"),
+) -> None:
+    """Check backprop of the configured network against finite differences (float64)."""
+    from mlpcli import display
+    from mlpcli.checks import TOLERANCE, gradcheck
+    from mlpcli.config import load_config
+    from mlpcli.data import load_dataset
+
+    cfg = load_config(config, list(set_))
+    checks = gradcheck(cfg, load_dataset(cfg.data, cfg.seed), rows)
+    display.stdout.print(display.gradcheck_table(checks, TOLERANCE))
+    worst = max(c.relative_error for c in checks)
+    if worst >= TOLERANCE:
+        raise TrainingFailed(
+            f"backprop disagrees with finite differences (max relative error {worst:.2e})"
+        )
+    display.stdout.print(f"backprop agrees with finite differences: max relative error {worst:.2e}")
+
+
+@app.command()
 def schema() -> None:
     """Print the config's JSON Schema (for editor completion and checks)."""
     from mlpcli.config import RunConfig

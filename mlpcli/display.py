@@ -135,3 +135,15 @@ def rows_table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
     for row in rows:
         table.add_row(*(str(v) for v in row))
     return table
+
+
+def gradcheck_table(checks: list[Any], tolerance: float) -> Table:
+    """Per parameter: analytic gradient norm and relative error against finite differences."""
+    table = Table(title="gradient check (float64, central differences)")
+    for col in ("parameter", "shape", "|grad|", "relative error", ""):
+        table.add_column(col, justify="left" if col in ("parameter", "") else "right")
+    for c in checks:
+        verdict = "[green]ok[/]" if c.relative_error < tolerance else "[red]FAIL[/]"
+        shape = "x".join(map(str, c.shape))
+        table.add_row(c.name, shape, f"{c.grad_norm:.3e}", f"{c.relative_error:.2e}", verdict)
+    return table

@@ -17,6 +17,7 @@ import numpy as np
 from mlpcli.config import RunConfig, minimize, primary_metric
 from mlpcli.data import Dataset
 from mlpcli.engine import LOSSES, MLP, Optimizer
+from mlpcli.engine.losses import LossFn
 from mlpcli.engine import schedules as sched
 from mlpcli.engine.metrics import accuracy, predicted_classes, r2
 from mlpcli.engine.optimizers import SGD, Adam, AdamW, Momentum, RMSprop
@@ -107,6 +108,16 @@ def build_schedule(cfg: RunConfig) -> sched.Schedule:
     return sched.Plateau(lr, minimize(s.monitor), s.factor, s.patience, s.min_delta, s.min_lr)
 
 
+def build_loss(cfg: RunConfig) -> LossFn:
+    """The configured loss with its options bound: f(logits, y) -> (mean loss, dlogits)."""
+    loss = cfg.loss
+    options = {
+        "cross_entropy": {"label_smoothing": loss.label_smoothing},
+        "huber": {"delta": loss.delta},
+    }
+    return partial(LOSSES[loss.name].fn, **options.get(loss.name, {}))
+
+
 def build_model(cfg: RunConfig, n_features: int, n_outputs: int) -> MLP:
     units = [layer.units for layer in cfg.model.hidden]
     out = 1 if cfg.model.output == "sigmoid" else n_outputs
@@ -146,12 +157,7 @@ class Trainer:
                         f"model.init_from: '{p.name}' has shape {shape}, "
                         f"this model needs {p.value.shape}"
                     )
-        loss = cfg.loss
-        kwargs = {
-            "cross_entropy": {"label_smoothing": loss.label_smoothing},
-            "huber": {"delta": loss.delta},
-        }
-        self.loss_fn = partial(LOSSES[loss.name].fn, **kwargs.get(loss.name, {}))
+        self.loss_fn = build_loss(cfg)
         self.metric = primary_metric(data.task)
         self.monitor = cfg.monitor
         self.minimize = minimize(self.monitor)
@@ -177,6 +183,11 @@ class Trainer:
 
     def run(self) -> TrainResult:
         """Train every restart, keep the best on the monitored metric, evaluate it."""
+        # Overflow on the way to a NaN loss is reported as divergence, not as warnings.
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self._run()
+
+    def _run(self) -> TrainResult:
         for cb in self.callbacks:
             cb.on_train_start(self)
         status, reason = "completed", f"ran all {self.cfg.training.epochs} epochs"
@@ -237,13 +248,13 @@ class Trainer:
             if value < best - min_delta:
                 best, best_epoch, wait = value, epoch, 0
                 best_weights[...] = self.model.flat.value
+                if value < self.best_value:  # the best over all restarts so far
+                    self.best_value = value
+                    self.best_weights = self.model.flat.value.copy()
+                    self.best_where = (restart, epoch)
+                    record.is_best = True
             else:
                 wait += 1
-            if value < self.best_value:
-                self.best_value = value
-                self.best_weights = self.model.flat.value.copy()
-                self.best_where = (restart, epoch)
-                record.is_best = True
             self.schedule.observe(record.metrics.get(self._schedule_monitor, value))
             for cb in self.callbacks:
                 cb.on_epoch_end(self, record)

@@ -1,0 +1,53 @@
+"""`mlpcli gradcheck` checks exactly the configured network and fails loudly when backprop is wrong."""
+
+import numpy as np
+
+from mlpcli.engine import activations
+from tests.helpers import ROOT, write_config
+
+
+def test_gradcheck_passes_for_the_iris_config(cli):
+    result = cli("gradcheck", ROOT / "configs" / "iris.yaml")
+    assert result.exit_code == 0, result.output
+    for name in ("layers.0.weight", "layers.0.bias", "layers.1.weight", "layers.1.bias"):
+        assert name in result.stdout
+    assert "backprop agrees with finite differences" in result.stdout
+
+
+def test_gradcheck_covers_every_layer_of_a_deep_regression_net(cli, tmp_path):
+    config = write_config(
+        tmp_path,
+        "data: {source: diabetes}\nloss: huber\nmodel:\n  hidden:\n"
+        "    - {units: 5, activation: elu}\n    - {units: 4, activation: gelu}\n"
+        "    - {units: 3, activation: softplus}\n  dropout: 0.5\n",
+    )
+    result = cli("gradcheck", config, "--rows", "4")
+    assert result.exit_code == 0, result.output
+    assert "layers.3.weight" in result.stdout
+
+
+def test_gradcheck_fails_with_exit_1_on_a_wrong_derivative(cli, monkeypatch):
+    wrong = dict(activations.DERIVATIVES)
+    wrong["tanh"] = lambda z, a, g: g * (1 - a)  # a plausible-looking mistake
+    monkeypatch.setattr(activations, "DERIVATIVES", wrong)
+    monkeypatch.setattr("mlpcli.engine.model.DERIVATIVES", wrong)
+    result = cli("gradcheck", ROOT / "configs" / "iris.yaml")
+    assert result.exit_code == 1
+    assert "FAIL" in result.stdout
+    assert "error: backprop disagrees" in result.stderr
+
+
+def test_gradcheck_reports_vanishing_gradients_in_a_deep_sigmoid_net(tmp_path):
+    from mlpcli.checks import gradcheck
+    from mlpcli.config import load_config
+    from mlpcli.data import load_dataset
+
+    hidden = "\n".join("    - {units: 8, activation: sigmoid}" for _ in range(5))
+    cfg = load_config(
+        write_config(tmp_path, f"data: {{source: iris}}\nmodel:\n  hidden:\n{hidden}\n")
+    )
+    checks = gradcheck(cfg, load_dataset(cfg.data, cfg.seed))
+    weights = [c.grad_norm for c in checks if c.name.endswith("weight")]
+    assert all(c.ok for c in checks)
+    assert weights[0] < weights[-1] / 20  # the signal shrinks going back
+    assert np.all(np.diff(weights) > 0)
