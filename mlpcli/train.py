@@ -17,8 +17,8 @@ import numpy as np
 from mlpcli.config import RunConfig, minimize, primary_metric
 from mlpcli.data import Dataset
 from mlpcli.engine import LOSSES, MLP, Optimizer
-from mlpcli.engine.losses import LossFn
 from mlpcli.engine import schedules as sched
+from mlpcli.engine.losses import LossFn
 from mlpcli.engine.metrics import accuracy, predicted_classes, r2
 from mlpcli.engine.optimizers import SGD, Adam, AdamW, Momentum, RMSprop
 from mlpcli.errors import UserError

@@ -1,4 +1,4 @@
-"""`mlpcli gradcheck` checks exactly the configured network and fails loudly when backprop is wrong."""
+"""`mlpcli gradcheck` checks the configured network and fails loudly when backprop is wrong."""
 
 import numpy as np
 
