@@ -10,16 +10,17 @@ import itertools
 import json
 import os
 import tempfile
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from mlpcli.engine import ACTIVATIONS, OUTPUTS
 from mlpcli.errors import UserError
 
 FORMAT_VERSION = 1
+DTYPES = ("float32", "float64")
 
 
 @dataclass
@@ -49,53 +50,138 @@ def save_checkpoint(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, A
 
 def load_checkpoint(path: Path) -> Checkpoint:
     """Read and check a checkpoint; any problem is a UserError naming the file."""
-    if not path.exists():
-        raise UserError(f"{path}: checkpoint not found")
+    arrays = _read_arrays(path)
+    meta_array = arrays.pop("meta", None)
+    if meta_array is None:
+        raise _invalid(path, "no 'meta' entry")
+    if meta_array.shape != () or meta_array.dtype.kind != "U":
+        raise _invalid(path, "'meta' is not a JSON string")
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        reason = (
-            "it holds pickled objects" if "pickle" in str(exc) else f"not a readable .npz ({exc})"
-        )
-        raise UserError(f"{path}: not a valid checkpoint: {reason}") from None
-    if "meta" not in arrays:
-        raise UserError(f"{path}: not a valid checkpoint: no 'meta' entry")
-    try:
-        meta = json.loads(str(arrays.pop("meta")))
-    except (json.JSONDecodeError, ValueError):
-        raise UserError(f"{path}: not a valid checkpoint: 'meta' is not JSON") from None
+        meta = json.loads(str(meta_array))
+    except (ValueError, RecursionError):  # not JSON, a number too long, nesting too deep
+        raise _invalid(path, "'meta' is not JSON") from None
     if not isinstance(meta, dict):
-        raise UserError(f"{path}: not a valid checkpoint: 'meta' is not a JSON object")
+        raise _invalid(path, "'meta' is not a JSON object")
     version = meta.get("format_version")
     if version != FORMAT_VERSION:
         raise UserError(
             f"{path}: unsupported checkpoint format version {version!r} "
             f"(this mlpcli reads {FORMAT_VERSION})"
         )
-    _check_shapes(path, arrays, meta)
+    _check_model(path, arrays, meta)
+    _check_names(path, meta)
     return Checkpoint(arrays, meta)
 
 
-def _check_shapes(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+def _invalid(path: Path, what: str) -> UserError:
+    return UserError(f"{path}: not a valid checkpoint: {what}")
+
+
+def _read_arrays(path: Path) -> dict[str, np.ndarray]:
+    """Every array of the archive, refusing anything that is not a plain, readable .npz."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(6)
+    except FileNotFoundError:
+        raise UserError(f"{path}: checkpoint not found") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read checkpoint: {exc.strerror}") from None
+    if not head:
+        raise _invalid(path, "the file is empty")
+    if head.startswith(b"\x93NUMPY"):
+        raise _invalid(path, "a single .npy array, not an .npz archive")
+    if not head.startswith(b"PK"):
+        raise _invalid(path, "not an .npz archive")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return {key: npz[key] for key in npz.files}
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):  # numpy's message for object arrays
+            raise _invalid(path, "it holds pickled objects, which are never loaded") from None
+        raise _invalid(path, f"corrupt array data ({exc})") from None
+    except MemoryError:
+        raise _invalid(path, "an array is too large to load") from None
+    except Exception as exc:  # zipfile.BadZipFile, zlib.error, EOFError, OSError: all unreadable
+        raise _invalid(path, f"truncated or corrupt archive ({exc})") from None
+
+
+def _check_model(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+    """`sizes`, `activations` and `dtype` describe a model, and the layer arrays match them."""
     sizes = meta.get("sizes")
     if not (
-        isinstance(sizes, list)
-        and len(sizes) >= 2
-        and all(isinstance(s, int) and s > 0 for s in sizes)
+        isinstance(sizes, list) and len(sizes) >= 2 and all(type(s) is int and s > 0 for s in sizes)
     ):
-        raise UserError(f"{path}: not a valid checkpoint: meta has no valid 'sizes'")
+        raise _invalid(path, "meta has no valid 'sizes'")
+    activations = meta.get("activations", ["relu"] * (len(sizes) - 2))
+    if not (
+        isinstance(activations, list)
+        and len(activations) == len(sizes) - 2
+        and all(isinstance(a, str) and a in ACTIVATIONS for a in activations)
+    ):
+        raise _invalid(
+            path, f"meta 'activations' must name {len(sizes) - 2} of: {', '.join(ACTIVATIONS)}"
+        )
+    if meta.get("output", "linear") not in OUTPUTS:
+        raise _invalid(path, f"meta 'output' {meta['output']!r} is not one of {', '.join(OUTPUTS)}")
+    if meta.get("dtype", "float32") not in DTYPES:
+        raise _invalid(path, f"meta 'dtype' {meta['dtype']!r} is not one of {', '.join(DTYPES)}")
     dtype = np.dtype(meta.get("dtype", "float32"))
     for i, (fi, fo) in enumerate(itertools.pairwise(sizes)):
         for key, shape in ((f"layers.{i}.weight", (fi, fo)), (f"layers.{i}.bias", (fo,))):
             if key not in arrays:
-                raise UserError(f"{path}: not a valid checkpoint: missing '{key}'")
+                raise _invalid(path, f"missing '{key}'")
             if arrays[key].shape != shape:
                 raise UserError(f"{path}: '{key}' has shape {arrays[key].shape}, meta says {shape}")
             if arrays[key].dtype != dtype:
                 raise UserError(f"{path}: '{key}' has dtype {arrays[key].dtype}, meta says {dtype}")
+            if not np.isfinite(arrays[key]).all():
+                raise UserError(f"{path}: '{key}' holds NaN or infinite values")
+    extra = [k for k in arrays if _layer_index(k) >= len(sizes) - 1]
+    if extra:
+        raise UserError(f"{path}: '{extra[0]}' is a layer meta 'sizes' does not have")
+    if ("scaler.mean" in arrays) != ("scaler.scale" in arrays):
+        raise _invalid(path, "'scaler.mean' and 'scaler.scale' go together")
     for key in ("scaler.mean", "scaler.scale"):
-        if key in arrays and arrays[key].shape != (sizes[0],):
+        if key not in arrays:
+            continue
+        value = arrays[key]
+        if value.shape != (sizes[0],) or value.dtype.kind != "f":
             raise UserError(
-                f"{path}: '{key}' has shape {arrays[key].shape}, expected ({sizes[0]},)"
+                f"{path}: '{key}' has shape {value.shape} and dtype {value.dtype}, "
+                f"expected ({sizes[0]},) floats"
             )
+        if not np.isfinite(value).all() or (key == "scaler.scale" and (value <= 0).any()):
+            raise UserError(f"{path}: '{key}' holds values a standardisation cannot have")
+
+
+def _layer_index(key: str) -> int:
+    """i of `layers.{i}.*`, or -1 for any other key."""
+    parts = key.split(".")
+    return int(parts[1]) if parts[0] == "layers" and len(parts) == 3 and parts[1].isdigit() else -1
+
+
+def _check_names(path: Path, meta: dict[str, Any]) -> None:
+    """Feature and class names, where present, fit the model's input and output sizes."""
+    sizes = meta["sizes"]
+    features = meta.get("feature_names")
+    if features is not None and not (
+        _strings(features) and len(features) == sizes[0] and len(set(features)) == len(features)
+    ):
+        raise UserError(
+            f"{path}: meta 'feature_names' must be {sizes[0]} distinct names, one per input"
+        )
+    task = meta.get("task")
+    if task is not None and task not in ("classification", "regression"):
+        raise _invalid(path, f"meta 'task' {task!r} is neither classification nor regression")
+    classes: Any = meta.get("class_names")
+    if task == "classification":
+        expected = 2 if meta.get("output") == "sigmoid" else sizes[-1]
+        if not (_strings(classes) and len(classes) == expected):
+            raise UserError(
+                f"{path}: meta 'class_names' must be {expected} names for a "
+                f"{sizes[-1]}-unit {meta.get('output', 'softmax')} output"
+            )
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)

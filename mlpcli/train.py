@@ -7,10 +7,12 @@ whether they draw progress bars, write a run directory, or do nothing.
 
 import math
 import statistics
+import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
+from typing import Any
 
 import numpy as np
 
@@ -66,6 +68,40 @@ class TrainResult:
         if not minimize(self.monitor):
             values.reverse()
         return {"best": values[0], "median": statistics.median(values), "worst": values[-1]}
+
+
+Finished = tuple[RestartResult, str, str]  # a finished restart, its status and reason
+
+
+class TrainingInterrupted(Exception):
+    """The stop flag was seen between batches; `Trainer.run` turns it into a result."""
+
+
+@dataclass
+class RestartProgress:
+    """Early-stopping bookkeeping of the restart in progress, in lower-is-better form."""
+
+    best: float
+    best_epoch: int
+    wait: int  # epochs since the last improvement
+    best_weights: np.ndarray  # flat: the restart's best weights so far
+
+
+@dataclass
+class TrainerState:
+    """Everything needed to go on exactly where an epoch ended (see `Trainer.state`)."""
+
+    restart: int  # the restart in progress
+    epoch: int  # epochs completed in it
+    weights: dict[str, np.ndarray]  # by parameter name, as in a checkpoint
+    optimizer: dict[str, np.ndarray]
+    schedule: dict[str, float]
+    rng: dict[str, Any]
+    progress: RestartProgress | None  # None once every restart has finished
+    best_value: float  # the best over all restarts, lower-is-better form
+    best_where: tuple[int, int]  # (restart, epoch)
+    best_weights: np.ndarray | None  # flat
+    finished: list[Finished]
 
 
 class Callback:
@@ -138,11 +174,14 @@ class Trainer:
         data: Dataset,
         callbacks: Sequence[Callback] = (),
         init_weights: dict[str, np.ndarray] | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         self.cfg = cfg
         self.data = data
         self.callbacks = list(callbacks)
         self.init_weights = init_weights
+        # Set from outside (the CLI's Ctrl-C handler); checked between batches.
+        self.stop = stop if stop is not None else threading.Event()
         if cfg.model.output == "sigmoid" and data.n_outputs != 2:
             raise UserError(
                 f"loss binary_cross_entropy needs exactly 2 classes, the data has {data.n_outputs}"
@@ -178,6 +217,8 @@ class Trainer:
         self.best_value = math.inf  # in "lower is better" form: sign * value
         self.best_weights: np.ndarray | None = None
         self.best_where = (0, 0)  # (restart, epoch)
+        self.progress: RestartProgress | None = None
+        self.finished: list[Finished] = []
 
     # ------------------------------------------------------------------ the loop
 
@@ -190,84 +231,137 @@ class Trainer:
     def _run(self) -> TrainResult:
         for cb in self.callbacks:
             cb.on_train_start(self)
+        try:
+            while len(self.finished) < self.cfg.training.restarts:
+                if self.progress is None:  # no restart in progress (a resumed one may be)
+                    self._begin_restart(len(self.finished) + 1)
+                for cb in self.callbacks:
+                    cb.on_restart_start(self, self.restart)
+                self.finished.append(self._run_restart())
+                self.progress = None
+                if self.finished[-1][1] == "diverged":
+                    break
+        except TrainingInterrupted:
+            result = self._result("interrupted", "stopped on request")
+            for cb in self.callbacks:
+                cb.on_train_end(self, result)
+            return result
         status, reason = "completed", f"ran all {self.cfg.training.epochs} epochs"
-        results: list[RestartResult] = []
-        epochs_run = 0
-        for restart in range(1, self.cfg.training.restarts + 1):
-            outcome = self._run_restart(restart)
-            results.append(outcome[0])
-            epochs_run += outcome[0].epochs_run
-            if outcome[1] == "diverged":
-                status, reason = outcome[1], outcome[2]
-                break
-            if outcome[1] == "stopped_early" and status == "completed":
-                status, reason = outcome[1], outcome[2]
+        for _, restart_status, restart_reason in self.finished:
+            if restart_status == "diverged" or (
+                restart_status == "stopped_early" and status == "completed"
+            ):
+                status, reason = restart_status, restart_reason
         if self.best_weights is not None:
             self.model.flat.value[...] = self.best_weights
-        sign = 1.0 if self.minimize else -1.0
-        result = TrainResult(
-            status=status,
-            reason=reason,
-            monitor=self.monitor,
-            best_value=sign * self.best_value,
-            best_restart=self.best_where[0],
-            best_epoch=self.best_where[1],
-            epochs_run=epochs_run,
-            restarts=results,
-        )
+        result = self._result(status, reason)
         if status != "diverged":
             result.final = {name: self.evaluate(name) for name in self.X}
         for cb in self.callbacks:
             cb.on_train_end(self, result)
         return result
 
-    def _run_restart(self, restart: int) -> tuple[RestartResult, str, str]:
-        t = self.cfg.training
-        self.restart = restart
-        self._fresh_start()
-        for cb in self.callbacks:
-            cb.on_restart_start(self, restart)
+    def _result(self, status: str, reason: str) -> TrainResult:
         sign = 1.0 if self.minimize else -1.0
-        best, best_epoch, wait = math.inf, 0, 0
-        best_weights = self.model.flat.value.copy()
+        results = [r for r, _, _ in self.finished]
+        return TrainResult(
+            status=status,
+            reason=reason,
+            monitor=self.monitor,
+            best_value=sign * self.best_value,
+            best_restart=self.best_where[0],
+            best_epoch=self.best_where[1],
+            epochs_run=sum(r.epochs_run for r in results),
+            restarts=results,
+        )
+
+    def _begin_restart(self, restart: int) -> None:
+        self.restart, self.epoch = restart, 0
+        self._fresh_start()
+        self.progress = RestartProgress(math.inf, 0, 0, self.model.flat.value.copy())
+
+    def _run_restart(self) -> Finished:
+        """Run the restart in progress from `self.epoch` on, until done or stopped early."""
+        t = self.cfg.training
+        restart, p = self.restart, self.progress
+        assert p is not None
+        sign = 1.0 if self.minimize else -1.0
         es = t.early_stopping
         status, reason = "completed", ""
-        epoch = 0
-        for epoch in range(1, t.epochs + 1):
-            self.epoch = epoch
+        while True:
+            if es is not None and p.wait >= es.patience:
+                status = "stopped_early"
+                reason = (
+                    f"{self.monitor} did not improve by more than {es.min_delta:g} for "
+                    f"{es.patience} epochs (best {sign * p.best:.4g} at epoch {p.best_epoch})"
+                )
+                break
+            if self.epoch >= t.epochs:
+                break
+            if self.stop.is_set():
+                raise TrainingInterrupted
+            self.epoch = epoch = self.epoch + 1
             record = self._run_epoch(restart, epoch)
             if record is None:
                 return (
-                    RestartResult(restart, sign * best, best_epoch, epoch),
+                    RestartResult(restart, sign * p.best, p.best_epoch, epoch),
                     "diverged",
                     f"the loss became NaN/inf in epoch {epoch} of restart {restart}; "
                     f"try a lower learning rate (optimizer.lr={self.cfg.optimizer.lr:g})",
                 )
             value = sign * record.metrics[self.monitor]
             min_delta = es.min_delta if es else 0.0
-            if value < best - min_delta:
-                best, best_epoch, wait = value, epoch, 0
-                best_weights[...] = self.model.flat.value
+            if value < p.best - min_delta:
+                p.best, p.best_epoch, p.wait = value, epoch, 0
+                p.best_weights[...] = self.model.flat.value
                 if value < self.best_value:  # the best over all restarts so far
                     self.best_value = value
                     self.best_weights = self.model.flat.value.copy()
                     self.best_where = (restart, epoch)
                     record.is_best = True
             else:
-                wait += 1
+                p.wait += 1
             self.schedule.observe(record.metrics.get(self._schedule_monitor, value))
             for cb in self.callbacks:
                 cb.on_epoch_end(self, record)
-            if es is not None and wait >= es.patience:
-                status = "stopped_early"
-                reason = (
-                    f"{self.monitor} did not improve by more than {es.min_delta:g} for "
-                    f"{es.patience} epochs (best {sign * best:.4g} at epoch {best_epoch})"
-                )
-                break
         if es is not None and es.restore_best:
-            self.model.flat.value[...] = best_weights
-        return RestartResult(restart, sign * best, best_epoch, epoch), status, reason
+            self.model.flat.value[...] = p.best_weights
+        return RestartResult(restart, sign * p.best, p.best_epoch, self.epoch), status, reason
+
+    # ------------------------------------------------------------------ resuming
+
+    def state(self) -> TrainerState:
+        """A copy of everything needed to go on from here; valid between epochs only."""
+        p = self.progress
+        return TrainerState(
+            restart=self.restart,
+            epoch=self.epoch,
+            weights={q.name: q.value.copy() for q in self.model.params},
+            optimizer={k: np.array(v) for k, v in self.optimizer.state_dict().items()},
+            schedule=self.schedule.state(),
+            rng=dict(self.rng.bit_generator.state),
+            progress=None if p is None else replace(p, best_weights=p.best_weights.copy()),
+            best_value=self.best_value,
+            best_where=self.best_where,
+            best_weights=self.best_weights,  # never changed in place: no copy needed
+            finished=list(self.finished),
+        )
+
+    def load_state(self, state: TrainerState) -> None:
+        """Continue from `state`: the next `run()` goes on exactly where it was taken."""
+        for q in self.model.params:
+            q.value[...] = state.weights[q.name]
+        self.optimizer = build_optimizer(self.cfg)
+        self.optimizer.load_state_dict(state.optimizer)
+        self.schedule = build_schedule(self.cfg)
+        self.schedule.load_state(state.schedule)
+        self.rng.bit_generator.state = state.rng
+        self.restart, self.epoch = state.restart, state.epoch
+        p = state.progress
+        self.progress = None if p is None else replace(p, best_weights=p.best_weights.copy())
+        self.best_value, self.best_where = state.best_value, state.best_where
+        self.best_weights = None if state.best_weights is None else state.best_weights.copy()
+        self.finished = list(state.finished)
 
     @property
     def _schedule_monitor(self) -> str:
@@ -294,6 +388,8 @@ class Trainer:
         n_batches = math.ceil(n / t.batch_size)
         total_loss = total_quality = 0.0
         for b in range(n_batches):
+            if self.stop.is_set():
+                raise TrainingInterrupted
             idx = order[b * t.batch_size : (b + 1) * t.batch_size]
             loss, quality = self._step(X[idx], y[idx])
             if not math.isfinite(loss):
