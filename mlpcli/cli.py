@@ -4,11 +4,14 @@ Heavy modules (NumPy, the engine) are imported inside the commands, so `mlpcli -
 starts fast.
 """
 
+import contextlib
 import functools
 import json
 import os
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -46,33 +49,94 @@ def _clean_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+@contextlib.contextmanager
+def _ctrl_c_stops(stop: threading.Event) -> Iterator[None]:
+    """The first Ctrl-C asks training to stop after the current batch; a second quits at once."""
+
+    def handle(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        with contextlib.suppress(OSError):  # os.write: print() is not safe in a signal handler
+            os.write(2, b"\nstopping after this batch (Ctrl-C again to quit at once)\n")
+
+    try:
+        previous = signal.signal(signal.SIGINT, handle)
+    except ValueError:  # not the main thread: leave Ctrl-C alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 @app.command()
 @_clean_errors
 def train(
-    config: Path = typer.Argument(..., help="the run's YAML config"),
+    config: Path | None = typer.Argument(None, help="the run's YAML config"),
     set_: list[str] = typer.Option(
         [], "--set", help="override a config key: --set optimizer.lr=0.01"
     ),
-    runs_dir: Path = typer.Option(
-        Path("runs"), "--runs-dir", help="folder that receives the run directory"
+    runs_dir: Path | None = typer.Option(
+        None, "--runs-dir", help="folder that receives the run directory [default: runs]"
     ),
     name: str | None = typer.Option(None, "--name", help="run name (overrides the config's)"),
     seed: int | None = typer.Option(None, "--seed", help="seed (overrides the config's)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress output"),
+    resume: Path | None = typer.Option(
+        None,
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue an interrupted run from its last checkpoint (instead of CONFIG)",
+    ),
 ) -> None:
-    """Train a model from CONFIG and write a run directory."""
+    """Train a model from CONFIG and write a run directory (or --resume one).
+
+    Ctrl-C stops after the current batch, saves the last checkpoint and exits with 130;
+    `mlpcli train --resume RUN_DIR` then continues exactly where it stopped.
+    """
     from mlpcli import display
     from mlpcli.config import load_config
-    from mlpcli.runs import train_run
+    from mlpcli.runs import AlreadyFinished, RunInterrupted, resume_run, train_run
 
-    overrides = [
-        *set_,
-        *([f"name={name}"] if name else []),
-        *([f"seed={seed}"] if seed is not None else []),
-    ]
-    cfg = load_config(config, overrides)
+    if (config is None) == (resume is None):
+        raise UserError("give a CONFIG to train, or --resume RUN_DIR to continue a run")
+    if resume is not None and (set_ or runs_dir or name or seed is not None):
+        raise UserError(
+            "--resume continues a run exactly as it started: "
+            "--set, --runs-dir, --name and --seed do not go with it"
+        )
     progress = display.progress_callback(quiet)
-    run_dir, result = train_run(cfg, runs_dir, [progress] if progress else [])
+    callbacks = [progress] if progress else []
+    stop = threading.Event()
+    try:
+        with _ctrl_c_stops(stop):
+            if resume is not None:
+                run_dir, result = resume, resume_run(resume, callbacks, stop)
+            else:
+                assert config is not None
+                overrides = [
+                    *set_,
+                    *([f"name={name}"] if name else []),
+                    *([f"seed={seed}"] if seed is not None else []),
+                ]
+                cfg = load_config(config, overrides)
+                run_dir, result = train_run(cfg, runs_dir or Path("runs"), callbacks, stop)
+    except AlreadyFinished as exc:
+        display.stdout.print(str(exc), soft_wrap=True)
+        return
+    except RunInterrupted as exc:
+        display.close_progress(progress)
+        print(f"interrupted: {exc}", file=sys.stderr)
+        raise typer.Exit(exc.exit_code) from None
+    if result.status == "interrupted":
+        print(
+            f"interrupted: the last checkpoint and metrics.csv are saved in {run_dir}\n"
+            f"resume with: mlpcli train --resume {run_dir}",
+            file=sys.stderr,
+        )
+        raise typer.Exit(RunInterrupted.exit_code)
     if result.status == "diverged":
         raise TrainingFailed(f"{run_dir}: training diverged: {result.reason}")
     if len(result.restarts) > 1:
@@ -84,6 +148,60 @@ def train(
         )
     display.stdout.print(display.result_table(result))
     display.stdout.print(f"run directory: {run_dir}", soft_wrap=True)
+
+
+@app.command("eval")
+@_clean_errors
+def eval_(
+    checkpoint: Path = typer.Argument(
+        ..., metavar="CHECKPOINT_OR_RUN_DIR", help="a .npz checkpoint, or a run directory"
+    ),
+    data: Path | None = typer.Option(
+        None, "--data", help="a CSV (or NPZ) to score; columns matched by name"
+    ),
+    split: str | None = typer.Option(
+        None, "--split", help="split of the run's own data: test (default), val or train"
+    ),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output only"),
+) -> None:
+    """Metrics of a saved model: loss, accuracy, per-class scores and confusion matrix,
+    or MSE, RMSE, MAE and R² for regression. A run directory means its best.npz."""
+    from mlpcli import display
+    from mlpcli.evaluate import SPLITS, evaluate
+
+    if split is not None and split not in SPLITS:
+        raise UserError(f"--split {split}: choose one of {', '.join(SPLITS)}")
+    report = evaluate(checkpoint, data, split)
+    if as_json:
+        print(json.dumps(report.to_dict(), indent=2))
+        return
+    for renderable in display.eval_tables(report):
+        display.stdout.print(renderable, soft_wrap=isinstance(renderable, str))
+
+
+@app.command()
+@_clean_errors
+def predict(
+    checkpoint: Path = typer.Argument(
+        ..., metavar="CHECKPOINT_OR_RUN_DIR", help="a .npz checkpoint, or a run directory"
+    ),
+    data: Path = typer.Option(..., "--data", help="CSV (or NPZ) rows to predict; no target needed"),
+    out: Path | None = typer.Option(None, "--out", help="write the CSV here instead of stdout"),
+    proba: bool = typer.Option(False, "--proba", help="one probability column per class"),
+) -> None:
+    """Predictions for new rows, one per input row in input order: class names, class
+    probabilities (--proba), or values for regression, as CSV."""
+    from mlpcli.evaluate import predict as predict_rows
+
+    predictions = predict_rows(checkpoint, data, proba)
+    if out is None:
+        predictions.write_csv(sys.stdout)
+        return
+    try:
+        with out.open("w", newline="", encoding="utf-8") as f:
+            predictions.write_csv(f)
+    except OSError as exc:
+        raise UserError(f"{out}: cannot write predictions: {exc.strerror}") from None
 
 
 @app.command()

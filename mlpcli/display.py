@@ -6,13 +6,17 @@ Progress goes to stderr: rich bars on a terminal, one plain line per epoch other
 
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
+from rich.console import Console, RenderableType
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from mlpcli.train import Callback, EpochRecord, Trainer, TrainResult
+
+if TYPE_CHECKING:
+    from mlpcli.evaluate import EvalReport
 
 stderr = Console(stderr=True)
 stdout = Console()
@@ -146,4 +150,61 @@ def gradcheck_table(checks: list[Any], tolerance: float) -> Table:
         verdict = "[green]ok[/]" if c.relative_error < tolerance else "[red]FAIL[/]"
         shape = "x".join(map(str, c.shape))
         table.add_row(c.name, shape, f"{c.grad_norm:.3e}", f"{c.relative_error:.2e}", verdict)
+    return table
+
+
+def close_progress(progress: Callback | None) -> None:
+    """Take live bars off the terminal when training ended without `on_train_end`."""
+    if isinstance(progress, RichProgress):
+        progress.progress.stop()
+
+
+METRIC_LABELS = {"mse": "MSE", "rmse": "RMSE", "mae": "MAE", "r2": "R²"}
+
+
+def eval_tables(report: "EvalReport") -> list[RenderableType]:
+    """`mlpcli eval` output: what was scored, the metrics, per-class scores, confusion matrix."""
+    out: list[RenderableType] = [
+        f"[bold]{escape(report.checkpoint)}[/] on {escape(report.data)} ({report.rows} rows)",
+        key_value_table(
+            "metrics", [(METRIC_LABELS.get(k, k), f"{v:.4f}") for k, v in report.metrics.items()]
+        ),
+    ]
+    if report.task != "classification":
+        return out
+    scores = Table(title="per class")
+    scores.add_column("class")
+    for col in ("precision", "recall", "f1", "support"):
+        scores.add_column(col, justify="right")
+    for row in report.per_class:
+        scores.add_row(
+            escape(row["class"]),
+            *(f"{row[k]:.4f}" for k in ("precision", "recall", "f1")),
+            str(row["support"]),
+        )
+    scores.add_section()
+    for name, avg in report.averages.items():
+        scores.add_row(
+            f"[italic]{name.replace('_', ' ')}[/]",
+            *(f"{avg[k]:.4f}" for k in ("precision", "recall", "f1")),
+            str(avg["support"]),
+        )
+    out.append(scores)
+    assert report.class_names is not None and report.confusion is not None
+    out.append(confusion_table(report.class_names, report.confusion))
+    return out
+
+
+def confusion_table(class_names: list[str], counts: list[list[int]]) -> Table:
+    """Rows: the true class; columns: the predicted class; the diagonal is right."""
+    table = Table(title="confusion matrix (rows: true, columns: predicted)")
+    table.add_column("true \\ predicted", style="bold")
+    for name in class_names:
+        table.add_column(escape(name), justify="right")
+    for i, (name, row) in enumerate(zip(class_names, counts, strict=True)):
+        cells = [
+            f"[green]{n}[/]" if i == j else (f"[red]{n}[/]" if n else "0")
+            for j, n in enumerate(row)
+        ]
+        table.add_row(escape(name), *cells)
     return table
