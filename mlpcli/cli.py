@@ -45,6 +45,9 @@ def _clean_errors(command: F) -> F:
             if hint:
                 print(f"hint: {hint}", file=sys.stderr)
             raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:  # Ctrl-C outside training (which handles its own): exit 130
+            print("interrupted", file=sys.stderr)
+            raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -79,7 +82,7 @@ def train(
         [], "--set", help="override a config key: --set optimizer.lr=0.01"
     ),
     runs_dir: Path | None = typer.Option(
-        None, "--runs-dir", help="folder that receives the run directory [default: runs]"
+        None, "--runs-dir", help="folder that receives the run directory (default: runs)"
     ),
     name: str | None = typer.Option(None, "--name", help="run name (overrides the config's)"),
     seed: int | None = typer.Option(None, "--seed", help="seed (overrides the config's)"),
@@ -164,8 +167,11 @@ def eval_(
     ),
     as_json: bool = typer.Option(False, "--json", help="machine-readable output only"),
 ) -> None:
-    """Metrics of a saved model: loss, accuracy, per-class scores and confusion matrix,
-    or MSE, RMSE, MAE and R² for regression. A run directory means its best.npz."""
+    """Metrics of a saved model (a checkpoint, or a run directory's best.npz).
+
+    Classification: loss, accuracy, per-class precision / recall / F1 and a confusion
+    matrix. Regression: loss, MSE, RMSE, MAE and R².
+    """
     from mlpcli import display
     from mlpcli.evaluate import SPLITS, evaluate
 
@@ -189,8 +195,10 @@ def predict(
     out: Path | None = typer.Option(None, "--out", help="write the CSV here instead of stdout"),
     proba: bool = typer.Option(False, "--proba", help="one probability column per class"),
 ) -> None:
-    """Predictions for new rows, one per input row in input order: class names, class
-    probabilities (--proba), or values for regression, as CSV."""
+    """Predictions for new rows as CSV: class names, probabilities (--proba), or values.
+
+    One output row per input row, in input order; the input needs no target column.
+    """
     from mlpcli.evaluate import predict as predict_rows
 
     predictions = predict_rows(checkpoint, data, proba)

@@ -175,7 +175,8 @@ def run_split(saved: SavedModel, split: str) -> Rows:
         data = load_dataset(data_cfg, saved.cfg.seed)
     except UserError as exc:
         raise UserError(str(exc), hint="give --data FILE to evaluate on a file instead") from None
-    source = saved.cfg.data.source or saved.cfg.data.train
+    d = saved.cfg.data
+    source = d.source or d.train
     if data.feature_names != saved.feature_names or data.class_names != saved.class_names:
         raise UserError(
             f"{source}: its columns or classes differ from those {saved.path} was trained on",
@@ -186,7 +187,9 @@ def run_split(saved: SavedModel, split: str) -> Rows:
             f"{saved.path}: the run's data has no {split} split (it has {', '.join(data.parts)})"
         )
     part = data.parts[split]
-    return Rows(part.X, part.y, f"the {split} split of {source}")
+    own_file = d.source is None and getattr(d, split) is not None  # pre-split data
+    origin = getattr(d, split) if own_file else f"the {split} split of {source}"
+    return Rows(part.X, part.y, origin)
 
 
 def file_rows(saved: SavedModel, path: Path, need_target: bool) -> Rows:

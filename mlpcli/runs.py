@@ -261,14 +261,15 @@ class RunWriter(Callback):
         self.writer.writerow(row)
         assert self.metrics_file is not None
         self.metrics_file.flush()
+        state = trainer.state()
         if record.is_best:
-            best = checkpoint_payload(trainer, record.metrics)
+            best = checkpoint_payload(trainer, record.metrics, state)
             save_checkpoint(self.run_dir / "checkpoints" / "best.npz", *best)
         if record.epoch % self.cfg.training.checkpoint_every == 0:
-            self._save_last(trainer, trainer.state(), record.metrics)
+            self._save_last(trainer, state, record.metrics)
             self.pending = None
         else:
-            self.pending = (trainer.state(), record.metrics)
+            self.pending = (state, record.metrics)
 
     def _open_metrics(self, columns: list[str]) -> None:
         path = self.run_dir / "metrics.csv"

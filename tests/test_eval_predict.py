@@ -316,3 +316,10 @@ def test_binary_classification_with_one_sigmoid_unit(tmp_path):
     assert np.allclose(p.sum(axis=1), 1.0, atol=1e-6)
     labels = [label for (label,) in predict(run, two).rows]
     assert labels == [["no", "yes"][k] for k in p.argmax(axis=1)]
+
+
+def test_new_commands_have_help(cli):
+    for args in (["eval"], ["predict"], ["train"]):
+        result = cli(*args, "--help")
+        assert result.exit_code == 0 and "Usage" in result.stdout
+    assert "--resume" in cli("train", "--help").stdout
