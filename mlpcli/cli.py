@@ -37,7 +37,8 @@ def _clean_errors(command: F) -> F:
         except (UserError, TrainingFailed) as exc:
             if os.environ.get("MLPCLI_DEBUG"):
                 raise
-            print(f"error: {exc}", file=sys.stderr)
+            message = str(exc).replace("\r", "\\r").replace("\n", "\\n")  # always one line
+            print(f"error: {message}", file=sys.stderr)
             hint = getattr(exc, "hint", None)
             if hint:
                 print(f"hint: {hint}", file=sys.stderr)
