@@ -13,10 +13,37 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
+from typer.core import TyperGroup
+
+try:  # typer >= 0.22 vendors click as typer._click
+    from typer._click.exceptions import ClickException
+except ImportError:  # pragma: no cover - older typer depends on click itself
+    from click.exceptions import ClickException  # type: ignore[no-redef]
 
 from mlpcli.errors import TrainingFailed, UserError
 
+
+class _OneLineErrors(TyperGroup):
+    """Usage errors (unknown flag, missing argument, bad value) as one `error:` line, exit 2."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except ClickException as exc:
+            print(f"error: {exc.format_message()}", file=sys.stderr)
+            ctx = getattr(exc, "ctx", None)
+            if ctx is not None:
+                print(f"hint: see '{ctx.command_path} --help'", file=sys.stderr)
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            sys.exit(130)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 app = typer.Typer(
+    cls=_OneLineErrors,
     name="mlpcli",
     help="Train multilayer perceptrons from YAML configs on a NumPy engine.",
     no_args_is_help=True,
