@@ -26,11 +26,13 @@ from mlpcli.errors import TrainingFailed, UserError
 class _OneLineErrors(TyperGroup):
     """Usage errors (unknown flag, missing argument, bad value) as one `error:` line, exit 2."""
 
-    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+    def main(
+        self, args: Any = None, prog_name: Any = None, standalone_mode: bool = True, **kw: Any
+    ) -> Any:
         if not standalone_mode:
-            return super().main(*args, standalone_mode=False, **kwargs)
+            return super().main(args, prog_name, standalone_mode=False, **kw)
         try:
-            code = super().main(*args, standalone_mode=False, **kwargs)
+            code = super().main(args, prog_name, standalone_mode=False, **kw)
         except ClickException as exc:
             print(f"error: {exc.format_message()}", file=sys.stderr)
             ctx = getattr(exc, "ctx", None)
