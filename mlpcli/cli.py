@@ -8,7 +8,7 @@ import functools
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,12 +27,21 @@ class _OneLineErrors(TyperGroup):
     """Usage errors (unknown flag, missing argument, bad value) as one `error:` line, exit 2."""
 
     def main(
-        self, args: Any = None, prog_name: Any = None, standalone_mode: bool = True, **kw: Any
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
     ) -> Any:
+        run = functools.partial(
+            super().main, args, prog_name, complete_var, False, windows_expand_args, **extra
+        )
         if not standalone_mode:
-            return super().main(args, prog_name, standalone_mode=False, **kw)
+            return run()
         try:
-            code = super().main(args, prog_name, standalone_mode=False, **kw)
+            code = run()
         except ClickException as exc:
             print(f"error: {exc.format_message()}", file=sys.stderr)
             ctx = getattr(exc, "ctx", None)
