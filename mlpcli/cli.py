@@ -98,6 +98,15 @@ def train(
     name: str | None = typer.Option(None, "--name", help="run name (overrides the config's)"),
     seed: int | None = typer.Option(None, "--seed", help="seed (overrides the config's)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress output"),
+    grid: list[str] = typer.Option(
+        [], "--grid", help="KEY=V1,V2,...: train every combination (repeat for more keys)"
+    ),
+    repeat: int = typer.Option(
+        1, "--repeat", min=1, help="seeds per grid combination (seed, seed+1, ...)"
+    ),
+    jobs: int | None = typer.Option(
+        None, "--jobs", "-j", min=1, help="worker processes for --grid (default: CPU cores)"
+    ),
 ) -> None:
     """Train a model from CONFIG and write a run directory."""
     from mlpcli import display
@@ -109,6 +118,11 @@ def train(
         *([f"name={name}"] if name else []),
         *([f"seed={seed}"] if seed is not None else []),
     ]
+    if grid or repeat > 1:
+        _train_grid(config, overrides, grid, repeat, jobs, runs_dir, quiet)
+        return
+    if jobs is not None:
+        raise UserError("--jobs goes with --grid or --repeat")
     cfg = load_config(config, overrides)
     progress = display.progress_callback(quiet)
     run_dir, result = train_run(cfg, runs_dir, [progress] if progress else [])
@@ -123,6 +137,71 @@ def train(
         )
     display.stdout.print(display.result_table(result))
     display.stdout.print(f"run directory: {run_dir}", soft_wrap=True)
+
+
+def _train_grid(
+    config: Path,
+    overrides: list[str],
+    grid: list[str],
+    repeat: int,
+    jobs: int | None,
+    runs_dir: Path,
+    quiet: bool,
+) -> None:
+    """`train --grid/--repeat`: every combination in parallel, then the compare table."""
+    from mlpcli import display
+    from mlpcli.compare import compare_runs
+    from mlpcli.grid import default_jobs, parse_grid, plan_grid, run_grid
+
+    plan = plan_grid(config, overrides, parse_grid(grid), repeat, runs_dir)
+    jobs = jobs or default_jobs()
+    if not quiet:
+        display.grid_start_line(plan, min(jobs, len(plan.points)))
+    outcomes = run_grid(plan, jobs, None if quiet else display.grid_progress_line)
+    if any(o.run_dir for o in outcomes):
+        display.show_comparison(compare_runs([plan.folder]))
+    failed = [o for o in outcomes if not o.ok]
+    if failed:
+        display.stdout.print(display.grid_failures_table(failed))
+    display.stdout.print(f"grid folder: {plan.folder}", soft_wrap=True)
+    if failed:
+        raise TrainingFailed(
+            f"{len(failed)} of {len(outcomes)} grid runs did not complete "
+            f"({', '.join(sorted({o.status for o in failed}))}); see the table above"
+        )
+
+
+@app.command()
+@_clean_errors
+def compare(
+    paths: list[Path] = typer.Argument(..., help="run directories, or folders of runs"),
+    sort: str | None = typer.Option(
+        None, "--sort", help="column or config key to sort by (default: val accuracy / R²)"
+    ),
+    top: int | None = typer.Option(None, "--top", min=1, help="show only the best N rows"),
+    json_: bool = typer.Option(False, "--json", help="machine-readable output only"),
+    plot: Path | None = typer.Option(
+        None, "--plot", help='learning curves to an image file (needs "mlpcli[plot]")'
+    ),
+    per_run: bool = typer.Option(
+        False, "--per-run", help="one row per run, even for runs that differ only by seed"
+    ),
+) -> None:
+    """Compare runs: what differs between them, and which did best."""
+    from mlpcli import display
+    from mlpcli.compare import compare_runs
+
+    comparison = compare_runs(paths, sort=sort, top=top, group=not per_run)
+    if plot is not None:
+        from mlpcli.plot import plot_curves
+
+        plot_curves(comparison, plot)
+    if json_:
+        print(json.dumps(comparison.to_json(), indent=2, default=str, allow_nan=False))
+    else:
+        display.show_comparison(comparison)
+    if plot is not None:
+        print(f"plot: {plot}", file=sys.stderr)
 
 
 @app.command()
