@@ -181,7 +181,7 @@ def compare(
     top: int | None = typer.Option(None, "--top", min=1, help="show only the best N rows"),
     json_: bool = typer.Option(False, "--json", help="machine-readable output only"),
     plot: Path | None = typer.Option(
-        None, "--plot", help='learning curves to an image file (needs "mlpcli[plot]")'
+        None, "--plot", help="learning curves to an image file (needs matplotlib: the 'plot' extra)"
     ),
     per_run: bool = typer.Option(
         False, "--per-run", help="one row per run, even for runs that differ only by seed"

@@ -399,18 +399,12 @@ def compare_runs(
         )
 
     tasks = sorted({r.task for r in runs if r.task})
+    metric, columns = _shared_metric(tasks)
     if len(tasks) > 1:
-        metric = "loss"
         notes.append(
             f"runs of different tasks ({', '.join(tasks)}) are compared on what they share: "
             "loss, epochs and time (losses of different tasks are not on one scale)"
         )
-    else:
-        metric = "r2" if tasks == ["regression"] else "accuracy"
-    columns = [f"val_{metric}", f"test_{metric}", "test_loss"]
-    if metric == "loss":
-        columns = ["val_loss", "test_loss"]
-
     sort = sort or _default_sort(rows, metric)
     _check_sort(sort, rows, differing)
     if sort not in columns and _is_metric(sort):
@@ -434,6 +428,14 @@ def compare_runs(
         best=best,
         notes=notes,
     )
+
+
+def _shared_metric(tasks: list[str]) -> tuple[str, list[str]]:
+    """The primary metric of the runs' task and the metric columns; the loss if tasks differ."""
+    if len(tasks) > 1:
+        return "loss", ["val_loss", "test_loss"]
+    metric = "r2" if tasks == ["regression"] else "accuracy"
+    return metric, [f"val_{metric}", f"test_{metric}", "test_loss"]
 
 
 def diff_configs(configs: list[dict[str, Any]]) -> tuple[dict[str, Any], list[str]]:

@@ -327,7 +327,9 @@ def grid_progress_line(outcome: "GridOutcome", done: int, total: int) -> None:
 
 def grid_failures_table(outcomes: list["GridOutcome"]) -> Table:
     """The combinations that did not complete, and why."""
-    table = Table(title="grid runs that did not complete", title_justify="left")
+    table = Table(
+        title="grid runs that did not complete", title_justify="left", box=box.SIMPLE_HEAD
+    )
     table.add_column("run", overflow="fold")
     table.add_column("status")
     table.add_column("why", overflow="fold")

@@ -29,8 +29,10 @@ def plot_curves(comparison: Comparison, path: Path) -> None:
     fig = Figure(figsize=(5.5 * len(panels), 4.5), layout="constrained")
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     colours = _colours(len(comparison.rows))
-    for row, colour in zip(comparison.rows, colours, strict=True):
-        label = _label(row, comparison.differing)
+    labels = [_label(row, comparison.differing) for row in comparison.rows]
+    if len(set(labels)) < len(labels):  # same hyperparameters twice: tell them apart by name
+        labels = [f"{row.label}: {text}" for row, text in zip(comparison.rows, labels, strict=True)]
+    for row, colour, label in zip(comparison.rows, colours, labels, strict=True):
         for n, run in enumerate(row.runs):
             epochs = run.curves.get("epoch", [])
             for ax, panel in zip(axes, panels, strict=True):
