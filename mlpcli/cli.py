@@ -11,15 +11,53 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
+from typer.core import TyperGroup
+
+try:  # typer >= 0.22 vendors click as typer._click
+    from typer._click.exceptions import ClickException
+except ImportError:  # pragma: no cover - older typer depends on click itself
+    from click.exceptions import ClickException  # type: ignore[no-redef]
 
 from mlpcli.errors import TrainingFailed, UserError
 
+
+class _OneLineErrors(TyperGroup):
+    """Usage errors (unknown flag, missing argument, bad value) as one `error:` line, exit 2."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        run = functools.partial(
+            super().main, args, prog_name, complete_var, False, windows_expand_args, **extra
+        )
+        if not standalone_mode:
+            return run()
+        try:
+            code = run()
+        except ClickException as exc:
+            print(f"error: {exc.format_message()}", file=sys.stderr)
+            ctx = getattr(exc, "ctx", None)
+            if ctx is not None:
+                print(f"hint: see '{ctx.command_path} --help'", file=sys.stderr)
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            sys.exit(130)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 app = typer.Typer(
+    cls=_OneLineErrors,
     name="mlpcli",
     help="Train multilayer perceptrons from YAML configs on a NumPy engine.",
     no_args_is_help=True,
@@ -40,7 +78,8 @@ def _clean_errors(command: F) -> F:
         except (UserError, TrainingFailed) as exc:
             if os.environ.get("MLPCLI_DEBUG"):
                 raise
-            print(f"error: {exc}", file=sys.stderr)
+            message = str(exc).replace("\r", "\\r").replace("\n", "\\n")  # always one line
+            print(f"error: {message}", file=sys.stderr)
             hint = getattr(exc, "hint", None)
             if hint:
                 print(f"hint: {hint}", file=sys.stderr)
@@ -93,6 +132,15 @@ def train(
         metavar="RUN_DIR",
         help="continue an interrupted run from its last checkpoint (instead of CONFIG)",
     ),
+    grid: list[str] = typer.Option(
+        [], "--grid", help="KEY=V1,V2,...: train every combination (repeat for more keys)"
+    ),
+    repeat: int = typer.Option(
+        1, "--repeat", min=1, help="seeds per grid combination (seed, seed+1, ...)"
+    ),
+    jobs: int | None = typer.Option(
+        None, "--jobs", "-j", min=1, help="worker processes for --grid (default: CPU cores)"
+    ),
 ) -> None:
     """Train a model from CONFIG and write a run directory (or --resume one).
 
@@ -103,13 +151,31 @@ def train(
     from mlpcli.config import load_config
     from mlpcli.runs import AlreadyFinished, RunInterrupted, resume_run, train_run
 
-    if (config is None) == (resume is None):
-        raise UserError("give a CONFIG to train, or --resume RUN_DIR to continue a run")
-    if resume is not None and (set_ or runs_dir or name or seed is not None):
+    if config is None and resume is None:
         raise UserError(
-            "--resume continues a run exactly as it started: "
-            "--set, --runs-dir, --name and --seed do not go with it"
+            "Missing argument 'CONFIG' (or --resume RUN_DIR to continue a run)",
+            hint="see 'mlpcli train --help'",
         )
+    if config is not None and resume is not None:
+        raise UserError("give a CONFIG to train, or --resume RUN_DIR to continue a run, not both")
+    if resume is not None and (
+        set_ or runs_dir or name or seed is not None or grid or repeat > 1 or jobs is not None
+    ):
+        raise UserError(
+            "--resume continues a run exactly as it started: --set, --runs-dir, --name, "
+            "--seed, --grid, --repeat and --jobs do not go with it"
+        )
+    overrides = [
+        *set_,
+        *([f"name={name}"] if name else []),
+        *([f"seed={seed}"] if seed is not None else []),
+    ]
+    if grid or repeat > 1:
+        assert config is not None
+        _train_grid(config, overrides, grid, repeat, jobs, runs_dir or Path("runs"), quiet)
+        return
+    if jobs is not None:
+        raise UserError("--jobs goes with --grid or --repeat")
     progress = display.progress_callback(quiet)
     callbacks = [progress] if progress else []
     stop = threading.Event()
@@ -119,11 +185,6 @@ def train(
                 run_dir, result = resume, resume_run(resume, callbacks, stop)
             else:
                 assert config is not None
-                overrides = [
-                    *set_,
-                    *([f"name={name}"] if name else []),
-                    *([f"seed={seed}"] if seed is not None else []),
-                ]
                 cfg = load_config(config, overrides)
                 run_dir, result = train_run(cfg, runs_dir or Path("runs"), callbacks, stop)
     except AlreadyFinished as exc:
@@ -185,6 +246,38 @@ def eval_(
         display.stdout.print(renderable, soft_wrap=isinstance(renderable, str))
 
 
+def _train_grid(
+    config: Path,
+    overrides: list[str],
+    grid: list[str],
+    repeat: int,
+    jobs: int | None,
+    runs_dir: Path,
+    quiet: bool,
+) -> None:
+    """`train --grid/--repeat`: every combination in parallel, then the compare table."""
+    from mlpcli import display
+    from mlpcli.compare import compare_runs
+    from mlpcli.grid import default_jobs, parse_grid, plan_grid, run_grid
+
+    plan = plan_grid(config, overrides, parse_grid(grid), repeat, runs_dir)
+    jobs = jobs or default_jobs()
+    if not quiet:
+        display.grid_start_line(plan, min(jobs, len(plan.points)))
+    outcomes = run_grid(plan, jobs, None if quiet else display.grid_progress_line)
+    if any(o.run_dir for o in outcomes):
+        display.show_comparison(compare_runs([plan.folder]))
+    failed = [o for o in outcomes if not o.ok]
+    if failed:
+        display.stdout.print(display.grid_failures_table(failed))
+    display.stdout.print(f"grid folder: {plan.folder}", soft_wrap=True)
+    if failed:
+        raise TrainingFailed(
+            f"{len(failed)} of {len(outcomes)} grid runs did not complete "
+            f"({', '.join(sorted({o.status for o in failed}))}); see the table above"
+        )
+
+
 @app.command()
 @_clean_errors
 def predict(
@@ -210,6 +303,39 @@ def predict(
             predictions.write_csv(f)
     except OSError as exc:
         raise UserError(f"{out}: cannot write predictions: {exc.strerror}") from None
+
+
+@app.command()
+@_clean_errors
+def compare(
+    paths: list[Path] = typer.Argument(..., help="run directories, or folders of runs"),
+    sort: str | None = typer.Option(
+        None, "--sort", help="column or config key to sort by (default: val accuracy / R²)"
+    ),
+    top: int | None = typer.Option(None, "--top", min=1, help="show only the best N rows"),
+    json_: bool = typer.Option(False, "--json", help="machine-readable output only"),
+    plot: Path | None = typer.Option(
+        None, "--plot", help="learning curves to an image file (needs matplotlib: the 'plot' extra)"
+    ),
+    per_run: bool = typer.Option(
+        False, "--per-run", help="one row per run, even for runs that differ only by seed"
+    ),
+) -> None:
+    """Compare runs: what differs between them, and which did best."""
+    from mlpcli import display
+    from mlpcli.compare import compare_runs
+
+    comparison = compare_runs(paths, sort=sort, top=top, group=not per_run)
+    if plot is not None:
+        from mlpcli.plot import plot_curves
+
+        plot_curves(comparison, plot)
+    if json_:
+        print(json.dumps(comparison.to_json(), indent=2, default=str, allow_nan=False))
+    else:
+        display.show_comparison(comparison)
+    if plot is not None:
+        print(f"plot: {plot}", file=sys.stderr)
 
 
 @app.command()

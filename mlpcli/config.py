@@ -60,7 +60,8 @@ Probability = Annotated[float, Field(ge=0.0, lt=1.0)]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict about keys; no inf/nan sneaking past numeric bounds (`lr: .inf`)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class Split(Strict):
@@ -101,7 +102,7 @@ class Data(Strict):
 
 
 class Layer(Strict):
-    units: int = Field(gt=0)
+    units: int = Field(gt=0, le=100_000)
     activation: ActivationName = "relu"
 
 
@@ -176,13 +177,15 @@ class EarlyStopping(Strict):
 
 
 class Training(Strict):
-    epochs: int = Field(100, gt=0)
+    epochs: int = Field(100, gt=0, le=1_000_000)
     batch_size: int = Field(32, gt=0, description="1 = pure stochastic; >= n = full batch")
     shuffle: bool = True
     dtype: Literal["float32", "float64"] = "float32"
     schedule: Schedule | None = Constant()
     early_stopping: EarlyStopping | None = EarlyStopping()
-    restarts: int = Field(1, ge=1, description="independent initialisations; the best is kept")
+    restarts: int = Field(
+        1, ge=1, le=10_000, description="independent initialisations; the best is kept"
+    )
     clip_grad_norm: float | None = Field(None, gt=0.0)
     checkpoint_every: int = Field(1, gt=0)
 
@@ -273,6 +276,11 @@ def load_config(path: Path, overrides: list[str] | None = None) -> RunConfig:
         raise UserError(f"{where}: invalid YAML: {problem}") from None
     if raw is None:
         raw = {}
+    if _expanded_size(raw) > MAX_CONFIG_NODES:
+        raise UserError(
+            f"{path}: the config expands to more than {MAX_CONFIG_NODES} values "
+            "(YAML anchors/aliases nested too deep?)"
+        )
     if not isinstance(raw, dict):
         raise UserError(f"{path}: a config must be a mapping of keys, not {type(raw).__name__}")
     for item in overrides or []:
@@ -280,9 +288,26 @@ def load_config(path: Path, overrides: list[str] | None = None) -> RunConfig:
     try:
         cfg = RunConfig.model_validate(raw)
     except ValidationError as exc:
-        raise UserError(_describe(exc, path, text, overrides or [])) from None
+        raise UserError(_short(_describe(exc, path, text, overrides or []), 400)) from None
     _resolve_paths(cfg, path.parent)
     return cfg
+
+
+MAX_CONFIG_NODES = 10_000
+
+
+def _expanded_size(node: Any, budget: int = MAX_CONFIG_NODES + 1) -> int:
+    """Values in the config once aliases are expanded; counting stops past the budget."""
+    count, stack = 0, [node]
+    while stack and count <= budget:
+        item = stack.pop()
+        count += 1
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return count
 
 
 def config_from_dict(raw: dict[str, Any], origin: str) -> RunConfig:
@@ -290,7 +315,7 @@ def config_from_dict(raw: dict[str, Any], origin: str) -> RunConfig:
     try:
         return RunConfig.model_validate(raw)
     except ValidationError as exc:
-        raise UserError(_describe(exc, Path(origin), "", [])) from None
+        raise UserError(_short(_describe(exc, Path(origin), "", []), 400)) from None
 
 
 def dump_config(cfg: RunConfig) -> str:
@@ -372,13 +397,19 @@ def _describe(exc: ValidationError, path: Path, text: str, overrides: list[str])
             and err["type"] not in ("model_type", "dict_type")
             and not isinstance(err["input"], dict)
         ):
-            message += f" (got {err['input']!r})"
+            message += f" (got {_short(repr(err['input']))})"
     for item in overrides:
         if key and item.partition("=")[0].strip() in (key, *_prefixes(key)):
             return f"--set {item}: {key}: {message}"
     line = _line_of(text, loc)
     where = f"{path}:{line}" if line else str(path)
     return f"{where}: {key}: {message}" if key else f"{where}: {message}"
+
+
+def _short(text: str, limit: int = 80) -> str:
+    """One line of bounded length: an error message must stay readable whatever the input."""
+    text = text.replace("\r", "\\r").replace("\n", "\\n")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _is_union_tag(part: Any) -> bool:

@@ -8,15 +8,21 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
+from rich import box
 from rich.console import Console, RenderableType
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
+from mlpcli.compare import sparkline
 from mlpcli.train import Callback, EpochRecord, Trainer, TrainResult
 
 if TYPE_CHECKING:
+    from mlpcli.compare import Comparison
     from mlpcli.evaluate import EvalReport
+    from mlpcli.grid import GridOutcome, GridPlan
 
 stderr = Console(stderr=True)
 stdout = Console()
@@ -207,4 +213,189 @@ def confusion_table(class_names: list[str], counts: list[list[int]]) -> Table:
             for j, n in enumerate(row)
         ]
         table.add_row(escape(name), *cells)
+    return table
+
+
+# ----------------------------------------------------------------------------- compare, grids
+
+STATUS_STYLE = {
+    "completed": "green",
+    "stopped_early": "green",
+    "running": "yellow",
+    "interrupted": "yellow",
+    "diverged": "red",
+    "crashed": "red",
+    "corrupt": "red",
+    "invalid": "red",
+    "error": "red",
+}
+
+
+def show_comparison(comparison: "Comparison") -> None:
+    """The keys every run shares, the table, then notes and the best run."""
+    if comparison.common:
+        stdout.print(Text("same in every run:", style="dim"))
+        stdout.print(_common_table(comparison.common))
+    table = compare_table(comparison)
+    # A pipe or a log file has no width to respect: print the table whole, not squeezed
+    # to 80 columns.
+    if stdout.is_terminal:
+        stdout.print(table)
+    else:
+        wide = stdout.options.update(max_width=1000)
+        width = max(stdout.width, Measurement.get(stdout, wide, table).maximum)
+        Console(width=width).print(table)
+    for note in comparison.notes:
+        stdout.print(Text(f"note: {note}", style="dim"))
+    best = comparison.best
+    if best is not None:
+        key = comparison.sort if comparison.sort.startswith(("train_", "val_", "test_")) else None
+        key = key or f"val_{comparison.metric}"
+        mean, std = best.stat(key)
+        shown = f" ({key} {_fmt_stat(key, mean, std)})" if mean is not None else ""
+        stdout.print(Text.assemble("best: ", (best.label, "bold green"), shown))
+        if len(best.runs) == 1:
+            stdout.print(f"      {best.runs[0].path}", soft_wrap=True, highlight=False)
+
+
+def _common_table(common: dict[str, Any]) -> Table:
+    """Shared keys, one line per config section: `optimizer  beta1=0.9 beta2=0.999 ...`."""
+    sections: dict[str, list[str]] = {}
+    for key, value in common.items():
+        section, _, rest = key.partition(".")
+        label = f"{rest}={format_value(value)}" if rest else format_value(value)
+        sections.setdefault(section, []).append(label)
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="dim", no_wrap=True)
+    table.add_column(style="dim")
+    for section, labels in sections.items():
+        table.add_row(f"  {section}", Text("  ".join(labels)))
+    return table
+
+
+def compare_table(comparison: "Comparison") -> Table:
+    """One row per run (or seed group): status, differing hyperparameters, metrics, curve."""
+    title = f"runs by {comparison.sort}" + (
+        " (mean ± std over seeds)" if comparison.grouped else ""
+    )
+    table = Table(
+        title=title,
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    table.add_column("", no_wrap=True)
+    table.add_column("run", overflow="fold")
+    table.add_column("status", overflow="fold")
+    for key in comparison.differing:
+        # "optimizer.\nlr": the header no wider than the dotted key's last part
+        head, dot, tail = key.rpartition(".")
+        table.add_column(f"{head}{dot}\n{tail}" if dot else key, justify="right", overflow="fold")
+    if comparison.grouped:
+        table.add_column("n", justify="right")
+    table.add_column("epoch\nbest/run", justify="right", no_wrap=True)
+    for key in comparison.columns:
+        header = key.replace("_", "\n", 1).replace("accuracy", "acc")
+        table.add_column(header, justify="right", no_wrap=True)
+    table.add_column("time", justify="right", no_wrap=True)
+    table.add_column("val loss", no_wrap=True)
+    for row in comparison.rows:
+        is_best = row is comparison.best
+        best_epoch, epochs = row.stat("best_epoch")[0], row.stat("epochs")[0]
+        # Text cells, not markup: names and values may contain [brackets]
+        cells = [
+            Text("★" if is_best else ""),
+            Text(row.label),
+            Text(row.status, style=STATUS_STYLE.get(row.status, "yellow")),
+            *(
+                Text(format_value(row.params[k]) if k in row.params else "-")
+                for k in comparison.differing
+            ),
+        ]
+        if comparison.grouped:
+            cells.append(Text(str(len(row.runs))))
+        cells.append(Text(f"{_fmt_int(best_epoch)}/{_fmt_int(epochs)}"))
+        cells += [Text(_fmt_stat(key, *row.stat(key))) for key in comparison.columns]
+        cells.append(Text(_fmt_stat("time", *row.stat("time"))))
+        cells.append(Text(sparkline(row.val_loss_curve(), width=12)))
+        table.add_row(*cells, style="bold" if is_best else None)
+    return table
+
+
+def _fmt_int(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
+def format_value(value: Any) -> str:
+    """A config value as typed in YAML: 0.001, true, null."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, dict | list):
+        return str(value) if value else ("{}" if isinstance(value, dict) else "[]")
+    return str(value)
+
+
+def _fmt_stat(key: str, mean: float | None, std: float | None) -> str:
+    if mean is None:
+        return "-"
+    if key == "time":
+        text, spread = _fmt_seconds(mean), f" ± {_fmt_seconds(std)}" if std is not None else ""
+        return text + spread
+    if key in ("epochs", "best_epoch"):
+        return f"{mean:.0f}" + (f" ± {std:.0f}" if std is not None else "")
+    return f"{mean:.4f}" + (f" ± {std:.4f}" if std is not None else "")
+
+
+def _fmt_seconds(seconds: float) -> str:
+    if seconds < 10:
+        return f"{seconds:.2f}s"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes}m{rest:02d}s"
+
+
+def grid_start_line(plan: "GridPlan", jobs: int) -> None:
+    """What the grid is about to run, on stderr."""
+    sizes = " x ".join(f"{len(v)} {k}" for k, v in plan.grid.items()) or "1 config"
+    seeds = f" x {plan.repeat} seeds" if plan.repeat > 1 else ""
+    print(
+        f"grid: {len(plan.points)} runs ({sizes}{seeds}), {jobs} worker(s) -> {plan.folder}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def grid_progress_line(outcome: "GridOutcome", done: int, total: int) -> None:
+    """One plain line on stderr per finished combination (workers cannot draw bars)."""
+    width = len(str(total))
+    text = f"[{done:>{width}}/{total}] {outcome.point.name}  {outcome.status}"
+    if outcome.ok and "val" in outcome.final:
+        text += "  " + _fmt({f"val_{k}": v for k, v in outcome.final["val"].items()})
+    elif not outcome.ok:
+        text += f"  {outcome.message}"
+    if outcome.seconds:
+        text += f"  {_fmt_seconds(outcome.seconds)}"
+    print(text, file=sys.stderr, flush=True)
+
+
+def grid_failures_table(outcomes: list["GridOutcome"]) -> Table:
+    """The combinations that did not complete, and why."""
+    table = Table(
+        title="grid runs that did not complete", title_justify="left", box=box.SIMPLE_HEAD
+    )
+    table.add_column("run", overflow="fold")
+    table.add_column("status")
+    table.add_column("why", overflow="fold")
+    for o in outcomes:
+        table.add_row(
+            Text(o.point.name),
+            Text(o.status, style=STATUS_STYLE.get(o.status, "red")),
+            Text(o.message),
+        )
     return table
