@@ -235,7 +235,8 @@ class RunConfig(Strict):
 
     @property
     def has_val(self) -> bool:
-        return self.data.val is not None if self.data.train else self.data.split.val > 0
+        # pre-split data without a val file carves one from train by split.val, as source does
+        return self.data.val is not None or self.data.split.val > 0
 
     @property
     def monitor(self) -> str:

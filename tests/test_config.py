@@ -131,3 +131,12 @@ def test_monitor_names_follow_the_task():
 def test_shipped_configs_validate():
     for path in sorted((ROOT / "configs").rglob("*.yaml")):
         load_config(path)
+
+
+def test_pre_split_data_without_val_file_still_has_a_validation_split(tmp_path):
+    cfg = load_config(write_config(tmp_path, "data: {train: a.csv, test: b.csv}"))
+    assert cfg.has_val and cfg.monitor == "val_loss"
+    cfg = load_config(
+        write_config(tmp_path, "data: {train: a.csv, split: {train: 0.85, val: 0, test: 0.15}}")
+    )
+    assert not cfg.has_val
