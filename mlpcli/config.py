@@ -157,7 +157,9 @@ class Cosine(Strict):
 
 class Plateau(Strict):
     name: Literal["plateau"]
-    monitor: str = "val_loss"
+    monitor: str | None = Field(
+        None, description="default: val_loss, or train_loss without a val split"
+    )
     factor: float = Field(0.1, gt=0.0, lt=1.0)
     patience: int = Field(10, ge=0)
     min_delta: float = Field(0.0, ge=0.0)
@@ -170,7 +172,9 @@ Schedule = Annotated[
 
 
 class EarlyStopping(Strict):
-    monitor: str = "val_loss"
+    monitor: str | None = Field(
+        None, description="default: val_loss, or train_loss without a val split"
+    )
     patience: int = Field(20, gt=0)
     min_delta: float = Field(0.0, ge=0.0)
     restore_best: bool = True
@@ -228,8 +232,11 @@ class RunConfig(Strict):
             ("training.early_stopping.monitor", self.training.early_stopping),
             ("training.schedule.monitor", self.training.schedule),
         ):
-            monitor = getattr(chosen, "monitor", None)
-            if monitor is not None and monitor not in valid:
+            if chosen is None or not hasattr(chosen, "monitor"):
+                continue
+            chosen.monitor = chosen.monitor or ("val_loss" if self.has_val else "train_loss")
+            monitor = chosen.monitor
+            if monitor not in valid:
                 raise ValueError(f"{key}: cannot monitor '{monitor}'{_suggest(monitor, valid)}")
         return self
 
@@ -241,9 +248,10 @@ class RunConfig(Strict):
     @property
     def monitor(self) -> str:
         """The metric that picks the best epoch / restart."""
+        default = "val_loss" if self.has_val else "train_loss"
         if self.training.early_stopping is not None:
-            return self.training.early_stopping.monitor
-        return "val_loss" if self.has_val else "train_loss"
+            return self.training.early_stopping.monitor or default
+        return default
 
 
 def primary_metric(task: str) -> str:

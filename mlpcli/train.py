@@ -141,7 +141,9 @@ def build_schedule(cfg: RunConfig) -> sched.Schedule:
         return sched.Exponential(lr, s.gamma)
     if s.name == "cosine":
         return sched.Cosine(lr, s.t_max or cfg.training.epochs, s.eta_min, s.warmup_epochs)
-    return sched.Plateau(lr, minimize(s.monitor), s.factor, s.patience, s.min_delta, s.min_lr)
+    return sched.Plateau(
+        lr, minimize(s.monitor or cfg.monitor), s.factor, s.patience, s.min_delta, s.min_lr
+    )
 
 
 def build_loss(cfg: RunConfig) -> LossFn:
@@ -365,7 +367,7 @@ class Trainer:
 
     @property
     def _schedule_monitor(self) -> str:
-        return getattr(self.cfg.training.schedule, "monitor", self.monitor)
+        return getattr(self.cfg.training.schedule, "monitor", None) or self.monitor
 
     def _fresh_start(self) -> None:
         """New random weights (or the init_from weights), fresh optimizer and schedule."""
