@@ -418,6 +418,24 @@ def _run(trainer: Trainer, run_dir: Path) -> TrainResult:
         return trainer.run()
     except KeyboardInterrupt:  # a second Ctrl-C: the checkpoints on disk are whole
         raise RunInterrupted(run_dir) from None
+    except OSError as exc:  # disk full, folder removed, permissions changed mid-run
+        where = exc.filename or run_dir
+        _mark_failed(run_dir, f"cannot write {where}: {exc.strerror or exc}")
+        raise UserError(
+            f"{where}: cannot write: {exc.strerror or exc}",
+            hint=f"checkpoints written before are intact; after freeing space: "
+            f"mlpcli train --resume {run_dir}",
+        ) from None
+
+
+def _mark_failed(run_dir: Path, reason: str) -> None:
+    """Best effort: say in summary.json why the run stopped (the disk may still be full)."""
+    try:
+        summary = read_summary(run_dir)
+        summary.update({"status": "failed", "reason": reason})
+        write_json_atomic(run_dir / "summary.json", summary)
+    except (OSError, UserError):
+        pass
 
 
 class RunInterrupted(Exception):
