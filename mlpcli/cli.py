@@ -227,6 +227,12 @@ def eval_(
         None, "--split", help="split of the run's own data: test (default), val or train"
     ),
     as_json: bool = typer.Option(False, "--json", help="machine-readable output only"),
+    plot: Path | None = typer.Option(
+        None,
+        "--plot",
+        help="decision regions of a 2-feature classifier to an image file, with the scored rows "
+        "(needs matplotlib: the 'plot' extra)",
+    ),
 ) -> None:
     """Metrics of a saved model (a checkpoint, or a run directory's best.npz).
 
@@ -239,11 +245,17 @@ def eval_(
     if split is not None and split not in SPLITS:
         raise UserError(f"--split {split}: choose one of {', '.join(SPLITS)}")
     report = evaluate(checkpoint, data, split)
+    if plot is not None:
+        from mlpcli.plot import plot_boundary
+
+        plot_boundary(checkpoint, plot, data, split)
     if as_json:
         print(json.dumps(report.to_dict(), indent=2))
-        return
-    for renderable in display.eval_tables(report):
-        display.stdout.print(renderable, soft_wrap=isinstance(renderable, str))
+    else:
+        for renderable in display.eval_tables(report):
+            display.stdout.print(renderable, soft_wrap=isinstance(renderable, str))
+    if plot is not None:
+        print(f"plot: {plot}", file=sys.stderr)
 
 
 def _train_grid(

@@ -1,15 +1,24 @@
-"""Learning curves of compared runs as an image (`mlpcli compare --plot curves.png`).
+"""Pictures: learning curves of compared runs (`mlpcli compare --plot curves.png`) and the
+decision regions of a 2-feature classifier (`mlpcli eval RUN --plot boundary.png`).
 
 matplotlib is an optional extra (`pip install "mlpcli[plot]"`), imported only here and
 only when a plot is asked for. It draws on a bare `Figure`, not pyplot, so no GUI backend
 or global figure state is involved.
 """
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from mlpcli.compare import Comparison, Row
+from mlpcli.engine.activations import sigmoid
+from mlpcli.engine.losses import softmax
 from mlpcli.errors import UserError
+
+if TYPE_CHECKING:
+    from mlpcli.evaluate import SavedModel
 
 INSTALL_HINT = 'pip install "mlpcli[plot]"  (or: pip install matplotlib)'
 
@@ -85,3 +94,135 @@ def _colours(n: int) -> list[Any]:
 def _positive(ax: Any) -> bool:
     ys = [y for line in ax.get_lines() for y in line.get_ydata()]
     return bool(ys) and min(ys) > 0
+
+
+# ----------------------------------------------------------------------------- boundary
+
+GRID = 300  # points per side of the decision-region grid
+
+
+@dataclass
+class Regions:
+    """A classifier's predicted class and confidence over a grid of the 2-feature plane."""
+
+    xs: np.ndarray  # (GRID,) first-feature values, raw units
+    ys: np.ndarray  # (GRID,) second-feature values
+    classes: np.ndarray  # (GRID, GRID) predicted class index; row i is ys[i]
+    confidence: np.ndarray  # (GRID, GRID) probability of the predicted class
+
+
+def decision_regions(saved: "SavedModel", X: np.ndarray, size: int = GRID) -> Regions:
+    """Predict every point of a grid spanning the rows `X` (raw units) with a margin."""
+    lo, hi = X.min(axis=0), X.max(axis=0)
+    pad = 0.08 * np.where(hi > lo, hi - lo, 1.0)
+    xs = np.linspace(lo[0] - pad[0], hi[0] + pad[0], size)
+    ys = np.linspace(lo[1] - pad[1], hi[1] + pad[1], size)
+    gx, gy = np.meshgrid(xs, ys)
+    probs = _probabilities(saved.logits(np.column_stack([gx.ravel(), gy.ravel()])))
+    return Regions(
+        xs,
+        ys,
+        probs.argmax(axis=1).reshape(size, size),
+        probs.max(axis=1).reshape(size, size),
+    )
+
+
+def _probabilities(logits: np.ndarray) -> np.ndarray:
+    """Class probabilities; one sigmoid unit gives P(class 1), so P(class 0) = 1 - that."""
+    if logits.shape[1] == 1:
+        p1 = sigmoid(logits.astype(np.float64))
+        return np.concatenate([1 - p1, p1], axis=1)
+    return softmax(logits.astype(np.float64))
+
+
+def plot_boundary(
+    checkpoint: Path, path: Path, data: Path | None = None, split: str | None = None
+) -> None:
+    """Decision regions of a 2-feature classifier with the rows it is scored on."""
+    from mlpcli.evaluate import file_rows, load_model, run_split
+
+    saved = load_model(checkpoint)
+    what = "a decision-boundary plot"
+    if saved.class_names is None:
+        raise UserError(f"--plot {path}: {what} needs a classifier; {saved.path} does regression")
+    n = len(saved.feature_names)
+    if n != 2:
+        names = ", ".join(saved.feature_names[:4]) + (", ..." if n > 4 else "")
+        raise UserError(
+            f"--plot {path}: {what} needs data with 2 features; "
+            f"{saved.path} was trained on {n} ({names})"
+        )
+    Figure = _figure_class(path)
+    rows = file_rows(saved, data, need_target=True) if data else run_split(saved, split or "test")
+    assert rows.y is not None
+    regions = decision_regions(saved, rows.X)
+    predicted = _probabilities(saved.logits(rows.X)).argmax(axis=1)
+    wrong = predicted != rows.y
+    colours = _colours(len(saved.class_names))
+
+    fig = Figure(figsize=(6.4, 5.0), layout="constrained")
+    ax = fig.add_subplot()
+    # Each pixel takes its predicted class's colour, paler where the model is less sure.
+    k = len(saved.class_names)
+    certainty = (regions.confidence - 1 / k) / (1 - 1 / k)
+    rgba = np.array([colours[c] for c in regions.classes.ravel()]).reshape(GRID, GRID, 4)
+    rgba[..., 3] = 0.12 + 0.38 * np.round(certainty * 4) / 4  # 5 shades: a small PNG
+    extent = (regions.xs[0], regions.xs[-1], regions.ys[0], regions.ys[-1])
+    ax.imshow(rgba, origin="lower", extent=extent, aspect="auto", interpolation="nearest")
+    ax.contour(
+        regions.xs,
+        regions.ys,
+        regions.classes,
+        levels=np.arange(k - 1) + 0.5,
+        colors="black",
+        linewidths=0.8,
+    )
+    for c, name in enumerate(saved.class_names):
+        right = (rows.y == c) & ~wrong
+        ax.scatter(
+            *rows.X[right].T, s=14, color=colours[c], edgecolors="black", linewidths=0.4, label=name
+        )
+    if wrong.any():
+        ax.scatter(
+            *rows.X[wrong].T,
+            s=30,
+            c=[colours[c] for c in rows.y[wrong]],
+            marker="X",
+            edgecolors="black",
+            linewidths=0.6,
+            label=f"misclassified ({int(wrong.sum())})",
+        )
+    ax.set_xlabel(saved.feature_names[0])
+    ax.set_ylabel(saved.feature_names[1])
+    ax.legend(fontsize="small", loc="upper right", framealpha=0.85)
+    accuracy = 1.0 - float(wrong.mean()) if len(wrong) else float("nan")
+    fig.suptitle(f"{_run_name(saved.path)}: decision regions", fontsize="medium")
+    scored = data.name if data else f"{split or 'test'} split"
+    ax.set_title(f"{scored}: accuracy {accuracy:.3f} ({len(wrong)} rows)", fontsize="small")
+    _save(fig, path)
+
+
+def _figure_class(path: Path) -> Any:
+    """matplotlib's Figure, or a UserError saying how to install it."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise UserError(
+            f"--plot {path}: plotting needs matplotlib, which is not installed",
+            hint=INSTALL_HINT,
+        ) from None
+    return Figure
+
+
+def _run_name(checkpoint: Path) -> str:
+    """The run directory's name for a run's checkpoint, else the file's name."""
+    if checkpoint.parent.name == "checkpoints":
+        return checkpoint.parent.parent.name
+    return checkpoint.name
+
+
+def _save(fig: Any, path: Path) -> None:
+    try:
+        fig.savefig(path, dpi=120)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"--plot {path}: cannot write the plot: {exc}") from None
