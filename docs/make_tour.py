@@ -256,6 +256,13 @@ def claim_3(t: Tour) -> None:
         f"test split: mean((pred - y)**2) = {np.mean((pred - true) ** 2):.2f}; "
         f"predictions range {pred.min():.1f} .. {pred.max():.1f}"
     )
+    train = run_split(saved, "train")
+    assert train.y is not None
+    ones = np.ones((len(train.X), 1))
+    w = np.linalg.lstsq(np.hstack([train.X, ones]), train.y[:, 0], rcond=None)[0]
+    line = np.hstack([rows.X, np.ones((len(rows.X), 1))]) @ w
+    r2_line = 1 - np.sum((true - line) ** 2) / np.sum((true - true.mean()) ** 2)
+    t.python(f"a least-squares line fitted on the train split: test R² {r2_line:.2f}")
     metrics = read_metrics(run)
 
     fig, (left, right) = figure(2)
@@ -353,14 +360,19 @@ def claim_6(t: Tour) -> None:
         "1",
         *_epochs(t, 5),
     )
-    t.mlpcli("compare", folder)
     fig, (left, right) = figure(2)
     runs = sorted(runs_in(folder), key=lambda r: _config(r)["training"]["batch_size"])
     for k, run in enumerate(runs):
         batch = _config(run)["training"]["batch_size"]
         metrics = read_metrics(run)
         label = {1: "1 (stochastic)", 1797: "1797 (full batch)"}.get(batch, f"{batch} (mini-batch)")
-        seconds = [sum(column(metrics, "seconds")[: i + 1]) for i in range(len(metrics))]
+        per_epoch = column(metrics, "seconds")
+        seconds = list(itertools.accumulate(per_epoch))
+        t.python(
+            f"batch size {batch}: {math.ceil(1257 / batch)} steps per epoch, "
+            f"median {sorted(per_epoch)[len(per_epoch) // 2]:.4f} s per epoch, "
+            f"{seconds[-1]:.3f} s for {len(metrics)} epochs"
+        )
         loss = column(metrics, "train_loss")
         left.plot(column(metrics, "epoch"), loss, "o-", ms=3, color=f"C{k}", label=label)
         right.plot(seconds, loss, "o-", ms=3, color=f"C{k}", label=label)
@@ -404,6 +416,14 @@ def claim_7(t: Tour) -> None:
 
 def claim_8(t: Tour) -> None:
     """Poor local minima on XOR, and restarts."""
+    t.train(
+        "xor-restarts.yaml",
+        "--runs-dir",
+        t.runs / "08-one",
+        "--set",
+        "training.restarts=10",
+        *_epochs(t, 60),
+    )
     seeds = t.pick(20, 4)
     folder = t.grid(
         "xor-restarts.yaml",
@@ -516,7 +536,6 @@ def claim_10(t: Tour) -> None:
         "training.schedule.name=constant,cosine",
         *_epochs(t, 8),
     )
-    t.mlpcli("compare", folder)
     fig, (left, right) = figure(2)
     for k, run in enumerate(sorted(runs_in(folder))):
         name = _config(run)["training"]["schedule"]["name"]
