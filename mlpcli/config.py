@@ -162,16 +162,16 @@ GENERATORS: dict[str, GeneratorInfo] = {
 MISSING_POLICIES = ("error", "drop", "mean")
 
 
-def _first_error(exc: ValidationError, model: type[BaseModel], where: str) -> str:
-    """`where.key: problem` for the first error of a nested model validated by hand."""
+def _first_error(exc: ValidationError, model: type[BaseModel], owner: str) -> str:
+    """The first error of a nested model validated by hand, as `key: problem`."""
     err = exc.errors()[0]
     key = ".".join(str(p) for p in err["loc"])
     if err["type"] == "extra_forbidden":
-        return f"{where}.{key}: unknown key '{key}'{_suggest(key, model.model_fields)}"
+        return f"unknown key '{key}' for {owner}{_suggest(key, model.model_fields)}"
     message = err["msg"]
     if "input" in err and not isinstance(err["input"], dict):
         message += f" (got {err['input']!r})"
-    return f"{where}.{key}: {message}"
+    return f"{key}: {message}"
 
 
 class Data(Strict):

@@ -160,7 +160,7 @@ class _Labels:
         found = np.unique(_keys(table.y))
         integer = _integers(found)
         if integer is not None:
-            order = sorted(integer)
+            order = sorted(set(integer))
             sidecar = table.class_names
             if sidecar and order[0] >= 0 and order[-1] < len(sidecar):
                 # 0..K-1 with names from a `.classes.txt` sidecar (or a generator)

@@ -243,7 +243,7 @@ class _CsvReader:
             )
         if value in (float("inf"), float("-inf")):
             raise UserError(
-                f"{self.path}:{lineno}: value {cell.strip()!r} in column '{column}' is not finite"
+                f"{self.path}:{lineno}: value {value} in column '{column}' is not finite"
             )
         return value
 
@@ -281,22 +281,18 @@ class _CsvReader:
 
 
 def _sniff(header: str, sample: list[str], path: Path) -> str:
-    """The delimiter that splits the header and the first rows into the same number of fields."""
-    best, best_fields = None, 1
+    """The delimiter that splits the header into several fields and most rows alike."""
+    best, best_score = None, (0, 1)
     for d in DELIMITERS:
-        counts = {len(row) for row in csv.reader([header, *sample], delimiter=d)}
-        if len(counts) == 1 and (fields := counts.pop()) > best_fields:
-            best, best_fields = d, fields
-    if best is not None:
-        return best
-    if any(d in header for d in DELIMITERS):
+        fields = [len(row) for row in csv.reader([header, *sample], delimiter=d)]
+        score = (sum(n == fields[0] for n in fields[1:]), fields[0])
+        if fields[0] > 1 and score > best_score:
+            best, best_score = d, score
+    if best is None:
         raise UserError(
-            f"{path}: cannot tell the delimiter: the first rows split into different numbers "
-            "of fields; set data.delimiter"
+            f"{path}: only one column found; set data.delimiter if it is not one of , ; tab |"
         )
-    raise UserError(
-        f"{path}: only one column found; set data.delimiter if it is not one of , ; tab |"
-    )
+    return best
 
 
 def _columns(
