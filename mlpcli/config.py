@@ -250,13 +250,11 @@ class Data(Strict):
             raise ValueError("give either data.source or data.train (and optional val/test)")
         if self.source is not None and (self.val or self.test):
             raise ValueError("data.val / data.test go with data.train, not with data.source")
-        if self.source in GENERATORS:
+        if self.source in GENERATORS or self.source == "mnist":
             for key in ("target", "features", "delimiter"):
                 if getattr(self, key) is not None:
-                    raise ValueError(
-                        f"data.{key} is for files; '{self.source}' is generated "
-                        f"(its options go under data.generator)"
-                    )
+                    what = "generated" if self.source in GENERATORS else "built in"
+                    raise ValueError(f"data.{key} is for files; '{self.source}' is {what}")
         if self.target is not None and self.features and self.target in self.features:
             raise ValueError(f"column '{self.target}' is both the target and a feature")
         return self

@@ -26,9 +26,10 @@ _MISSING_HINT = "(set data.missing: drop or mean)"
 
 @dataclass
 class Table:
-    """Features as float64 and the raw target column (strings from a CSV, numbers otherwise).
+    """Features and the raw target column (strings from a CSV, numbers otherwise).
 
-    A NaN in X is a missing value that `data.missing: mean` will fill.
+    X is float64 (MNIST keeps its uint8 pixels until standardised); a NaN in X is a missing
+    value that `data.missing: mean` will fill.
     """
 
     X: np.ndarray
