@@ -79,34 +79,15 @@ def load_dataset(cfg: Data, seed: int, progress: mnist.Progress | None = None) -
     """
     rng = np.random.default_rng([seed, 0])  # the split; training draws from [seed, 1]
     task = cfg.task or "classification"
-    if cfg.source in GENERATORS:
-        table = generate(cfg.source, cfg.generator or {}, seed)
-        table.origin = f"generated '{cfg.source}'"
-        tables = {"whole": table}
-    elif cfg.source == "mnist":
-        train, test = mnist.load_mnist(mnist.mnist_path(progress))
-        tables = {"train": train, "test": test}
-    elif cfg.source is not None:
-        tables = {"whole": read_like(cfg, source_path(cfg.source))}
-        _check_builtin_task(cfg, task)
-    else:
-        assert cfg.train is not None
-        tables = {"train": read_like(cfg, source_path(cfg.train))}
-        for name in ("val", "test"):
-            value = getattr(cfg, name)
-            if value is not None:
-                tables[name] = _read_matching(cfg, Path(value), tables["train"])
+    tables = _read_tables(cfg, seed, task, progress)
     first = tables.get("whole") or tables["train"]
     labels = _Labels.of(first) if task == "classification" else None
-    encoded = {name: _encode(table, labels) for name, table in tables.items()}
-    if "whole" in encoded:
+    parts = {name: _encode(table, labels) for name, table in tables.items()}
+    if "whole" in parts:
         fractions = {"val": cfg.split.val, "test": cfg.split.test}
-        parts = _split(encoded.pop("whole"), fractions, cfg, rng, first.origin, labels)
-    else:
-        parts = encoded
-        if "val" not in parts and cfg.split.val > 0:
-            carved = _split(parts["train"], {"val": cfg.split.val}, cfg, rng, first.origin, labels)
-            parts.update(carved)
+        parts = _split(parts.pop("whole"), fractions, cfg, rng, first.origin, labels)
+    elif "val" not in parts and cfg.split.val > 0:
+        parts |= _split(parts["train"], {"val": cfg.split.val}, cfg, rng, first.origin, labels)
     data = Dataset(
         task,
         first.feature_names,
@@ -118,6 +99,29 @@ def load_dataset(cfg: Data, seed: int, progress: mnist.Progress | None = None) -
         _fill_missing(data, first.origin)
     _standardize(data, cfg.standardize)
     return data
+
+
+def _read_tables(
+    cfg: Data, seed: int, task: str, progress: mnist.Progress | None
+) -> dict[str, Table]:
+    """`whole` (to be split), or `train` with optional `val` / `test` that come split."""
+    if cfg.source in GENERATORS:
+        table = generate(cfg.source, cfg.generator or {}, seed)
+        table.origin = f"generated '{cfg.source}'"
+        return {"whole": table}
+    if cfg.source == "mnist":
+        train, test = mnist.load_mnist(mnist.mnist_path(progress))
+        return {"train": train, "test": test}
+    if cfg.source is not None:
+        _check_builtin_task(cfg, task)
+        return {"whole": read_like(cfg, source_path(cfg.source))}
+    assert cfg.train is not None
+    tables = {"train": read_like(cfg, source_path(cfg.train))}
+    for name in ("val", "test"):
+        value = getattr(cfg, name)
+        if value is not None:
+            tables[name] = _read_matching(cfg, Path(value), tables["train"])
+    return tables
 
 
 def _check_builtin_task(cfg: Data, task: str) -> None:
