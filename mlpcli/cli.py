@@ -379,23 +379,25 @@ def validate(
 
 @app.command()
 @_clean_errors
-def datasets() -> None:
-    """List the built-in datasets (name, rows, features, task)."""
+def datasets(
+    download: str | None = typer.Option(
+        None, "--download", metavar="NAME", help="fetch a downloadable dataset (mnist) now"
+    ),
+) -> None:
+    """List the built-in datasets (name, rows, features, task), or fetch MNIST."""
     from mlpcli import display
-    from mlpcli.data import BUILTIN, source_path
-    from mlpcli.data.files import read_table
+    from mlpcli.data import catalog, mnist
 
-    rows = []
-    for name, (_, task) in BUILTIN.items():
-        table = read_table(source_path(name), None)
-        assert table.y is not None
-        classes = len(set(table.y.tolist())) if task == "classification" else "-"
-        rows.append([name, len(table.X), table.X.shape[1], task, classes])
-    display.stdout.print(
-        display.rows_table(
-            "built-in datasets", ["name", "rows", "features", "task", "classes"], rows
-        )
-    )
+    if download is not None:
+        if download != "mnist":
+            raise UserError(f"--download {download}: only mnist is downloaded (the rest ship)")
+        with display.DownloadBar("mnist") as bar:
+            path = mnist.mnist_path(bar)
+        display.stdout.print(f"mnist: {path}", soft_wrap=True)
+        return
+    rows = [[d.name, d.rows, d.features, d.task, d.classes or "-", d.where] for d in catalog()]
+    columns = ["name", "rows", "features", "task", "classes", "source"]
+    display.stdout.print(display.rows_table("built-in datasets", columns, rows))
 
 
 @app.command()

@@ -18,7 +18,9 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     WithJsonSchema,
+    field_validator,
     model_validator,
 )
 
@@ -78,6 +80,101 @@ class Split(Strict):
         return self
 
 
+# ----------------------------------------------------------------------------- generated data
+
+
+class Generated(Strict):
+    """Options every generated dataset takes."""
+
+    n: int = Field(500, gt=0, description="rows to generate")
+    noise: float = Field(0.1, ge=0.0, description="standard deviation of the Gaussian noise")
+    seed: int | None = Field(
+        None, ge=0, lt=2**63, description="seed of the data itself; default: the run's seed"
+    )
+
+
+class XorOptions(Generated):
+    n: int = Field(200, gt=0, description="rows; n=4 with noise=0 is the bare truth table")
+    noise: float = Field(0.1, ge=0.0, description="jitter around the four corners (+-1, +-1)")
+
+
+class SpiralsOptions(Generated):
+    n: int = Field(600, gt=0)
+    noise: float = Field(0.2, ge=0.0, description="angular jitter, in radians")
+    arms: int = Field(2, ge=2, le=100, description="spiral arms = classes")
+    turns: float = Field(1.0, gt=0.0, description="turns each arm makes from centre to rim")
+
+
+class MoonsOptions(Generated):
+    noise: float = Field(0.1, ge=0.0)
+
+
+class CirclesOptions(Generated):
+    noise: float = Field(0.05, ge=0.0)
+    factor: float = Field(0.5, gt=0.0, lt=1.0, description="inner radius / outer radius")
+
+
+class SineOptions(Generated):
+    noise: float = Field(0.1, ge=0.0)
+    periods: float = Field(1.0, gt=0.0, description="x spans this many periods of sin")
+
+
+class Friedman1Options(Generated):
+    n: int = Field(1000, gt=0)
+    noise: float = Field(1.0, ge=0.0)
+    features: int = Field(10, ge=5, le=10_000, description="5 informative, the rest noise")
+
+
+class GeneratorInfo(BaseModel):
+    options: type[Generated]
+    task: str
+    description: str
+
+
+# Built-in generated datasets: `data.source: <name>`, options under `data.generator`.
+# mlpcli/data/generators.py implements each name (a test keeps the two in step).
+GENERATORS: dict[str, GeneratorInfo] = {
+    "xor": GeneratorInfo(
+        options=XorOptions,
+        task="classification",
+        description="XOR of the signs of 2 inputs; needs a hidden layer",
+    ),
+    "spirals": GeneratorInfo(
+        options=SpiralsOptions,
+        task="classification",
+        description="interleaved spiral arms, one class each",
+    ),
+    "moons": GeneratorInfo(
+        options=MoonsOptions, task="classification", description="two interleaving half circles"
+    ),
+    "circles": GeneratorInfo(
+        options=CirclesOptions, task="classification", description="a circle inside another"
+    ),
+    "sine": GeneratorInfo(
+        options=SineOptions, task="regression", description="y = sin(x) + noise, one input"
+    ),
+    "friedman1": GeneratorInfo(
+        options=Friedman1Options,
+        task="regression",
+        description="Friedman #1: 10 sin(pi x0 x1) + 20 (x2 - 0.5)^2 + 10 x3 + 5 x4",
+    ),
+}
+
+MISSING_POLICIES = ("error", "drop", "mean")
+
+
+def _first_error(exc: ValidationError, model: type[BaseModel], owner: str) -> str:
+    """The first error of a nested model validated by hand, as `key: problem`."""
+    err = exc.errors()[0]
+    key = ".".join(str(p) for p in err["loc"])
+    if err["type"] == "extra_forbidden":
+        return f"unknown key '{key}' for {owner}{_suggest(key, model.model_fields)}"
+    message = err["msg"]
+    if "input" in err and not isinstance(err["input"], dict):
+        message += f" (got {err['input']!r})"
+    return f"{key}: {message}"
+
+
 class Data(Strict):
     source: str | None = Field(
         None, description="CSV/NPZ path (relative to the config) or a built-in name"
@@ -88,9 +185,65 @@ class Data(Strict):
     val: str | None = None
     test: str | None = None
     target: str | None = Field(None, description="target column; default: the last column")
+    features: list[str] | None = Field(
+        None, min_length=1, description="feature columns to use, in order; default: all others"
+    )
+    delimiter: str | None = Field(
+        None, description="CSV field separator; default: sniffed among , ; tab |"
+    )
+    missing: Literal["error", "drop", "mean"] = Field(
+        "error",
+        description="empty/NA cells: error, drop the row, or fill with the train split's mean",
+    )
     task: Task | None = Field(None, description="inferred from the loss when omitted")
     split: Split = Split()
-    standardize: bool = True
+    standardize: bool | Literal["global"] = Field(
+        True,
+        description="true: z-score each feature; global: one mean and std for all features",
+    )
+    generator: dict[str, Any] | None = Field(
+        None,
+        validate_default=True,
+        description="options of a generated source (xor, spirals, moons, circles, sine, "
+        "friedman1): n, noise, seed and its own keys",
+    )
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_character(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = {"tab": "\t", "\\t": "\t"}.get(value, value)
+        if len(value) != 1 or value in '"\r\n':
+            raise ValueError(f"must be one character other than a quote or newline (got {value!r})")
+        return value
+
+    @field_validator("features")
+    @classmethod
+    def _unique(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None:
+            seen = [name for i, name in enumerate(value) if name in value[:i]]
+            if seen:
+                raise ValueError(f"column '{seen[0]}' is listed twice")
+        return value
+
+    @field_validator("generator")
+    @classmethod
+    def _generator_options(cls, value: dict[str, Any] | None, info: ValidationInfo) -> Any:
+        """Validate against the generator's own options; resolved with every default."""
+        source = info.data.get("source")
+        if source not in GENERATORS:
+            if value is not None:
+                raise ValueError(
+                    f"only for a generated source ({', '.join(GENERATORS)}), "
+                    f"not for data.source {source!r}"
+                )
+            return None
+        options = GENERATORS[source].options
+        try:
+            return options.model_validate(value or {}).model_dump()
+        except ValidationError as exc:
+            raise ValueError(_first_error(exc, options, source)) from None
 
     @model_validator(mode="after")
     def _one_source(self) -> "Data":
@@ -98,6 +251,13 @@ class Data(Strict):
             raise ValueError("give either data.source or data.train (and optional val/test)")
         if self.source is not None and (self.val or self.test):
             raise ValueError("data.val / data.test go with data.train, not with data.source")
+        if self.source in GENERATORS or self.source == "mnist":
+            for key in ("target", "features", "delimiter"):
+                if getattr(self, key) is not None:
+                    what = "generated" if self.source in GENERATORS else "built in"
+                    raise ValueError(f"data.{key} is for files; '{self.source}' is {what}")
+        if self.target is not None and self.features and self.target in self.features:
+            raise ValueError(f"column '{self.target}' is both the target and a feature")
         return self
 
 
@@ -224,6 +384,12 @@ class RunConfig(Strict):
                 f"(it is fused with '{loss.output}'); set model.output: {loss.output} or drop it"
             )
         task = self.data.task or loss.task
+        generated = GENERATORS.get(self.data.source or "")
+        if generated is not None and generated.task != task:
+            raise ValueError(
+                f"data.source '{self.data.source}' is a {generated.task} dataset; "
+                f"loss '{self.loss.name}' is for {task}"
+            )
         if task != loss.task:
             raise ValueError(f"data.task '{task}' needs a {task} loss, not '{self.loss.name}'")
         self.data.task = self.data.task or loss.task  # type: ignore[assignment]

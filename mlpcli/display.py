@@ -12,7 +12,15 @@ from rich import box
 from rich.console import Console, RenderableType
 from rich.markup import escape
 from rich.measure import Measurement
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TransferSpeedColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
@@ -99,6 +107,52 @@ class RichProgress(Callback):
     def on_train_end(self, trainer: Trainer, result: TrainResult) -> None:
         self.progress.stop()
         stderr.print(f"[bold]{result.status}[/]: {result.reason}")
+
+
+class DownloadBar:
+    """A download's progress on stderr: a rich bar on a terminal, a few plain lines otherwise.
+
+    Called by the data layer as `bar(bytes_so_far, total_or_None)`.
+    """
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.progress: Progress | None = None
+        self.task: Any = None
+        self.next_report = 0.0  # plain mode: the next fraction (in quarters) to report
+
+    def __enter__(self) -> "DownloadBar":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+    def __call__(self, done: int, total: int | None) -> None:
+        if not stderr.is_terminal:
+            self._plain(done, total)
+            return
+        if self.progress is None:
+            self.progress = Progress(
+                TextColumn(f"[bold]downloading {self.label}"),
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                console=stderr,
+            )
+            self.progress.start()
+            self.task = self.progress.add_task(self.label, total=total)
+        self.progress.update(self.task, completed=done, total=total)
+
+    def _plain(self, done: int, total: int | None) -> None:
+        if done == 0:
+            size = f" ({total / 1e6:.1f} MB)" if total else ""
+            print(f"downloading {self.label}{size}", file=sys.stderr, flush=True)
+        elif total and done / total >= self.next_report:
+            print(f"  {100 * done // total}%", file=sys.stderr, flush=True)
+        if total:
+            while done / total >= self.next_report:
+                self.next_report += 0.25
 
 
 def result_table(result: TrainResult) -> Table:

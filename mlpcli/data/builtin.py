@@ -4,7 +4,7 @@ from pathlib import Path
 
 from mlpcli.errors import UserError
 
-# name -> (file, task)
+# name -> (file, task). Generated datasets are in config.GENERATORS, MNIST in data.mnist.
 BUILTIN: dict[str, tuple[str, str]] = {
     "iris": ("iris.csv", "classification"),
     "wine": ("wine.csv", "classification"),
@@ -13,9 +13,9 @@ BUILTIN: dict[str, tuple[str, str]] = {
 }
 
 
-def _folders() -> list[Path]:
+def folders() -> list[Path]:
+    """Where shipped data files live: inside an installed wheel, then a source checkout."""
     package = Path(__file__).resolve().parent.parent
-    # inside an installed wheel, then a source checkout (editable install or clone)
     return [package / "_datasets", package.parent / "datasets"]
 
 
@@ -25,7 +25,7 @@ def builtin_path(name: str) -> Path:
         raise UserError(
             f"unknown dataset '{name}': not a file path and not a built-in ({', '.join(BUILTIN)})"
         )
-    for folder in _folders():
+    for folder in folders():
         candidate = folder / BUILTIN[name][0]
         if candidate.exists():
             return candidate
