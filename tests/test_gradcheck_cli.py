@@ -51,3 +51,9 @@ def test_gradcheck_reports_vanishing_gradients_in_a_deep_sigmoid_net(tmp_path):
     assert all(c.ok for c in checks)
     assert weights[0] < weights[-1] / 20  # the signal shrinks going back
     assert np.all(np.diff(weights) > 0)
+
+
+def test_gradcheck_passes_on_a_deep_sigmoid_net_whose_first_gradients_vanish(cli):
+    result = cli("gradcheck", ROOT / "configs" / "tour" / "deep-sigmoid.yaml")
+    assert result.exit_code == 0, result.output
+    assert "FAIL" not in result.stdout
