@@ -209,6 +209,12 @@ def state_from_checkpoint(path: Path, ckpt: Checkpoint, trainer: Trainer) -> Tra
     return state
 
 
+# Per-epoch checkpoints are atomic (temp file + rename), so a killed process never leaves
+# half a file; fsyncing them as well (~8 ms each) would double the time of a small run, so
+# that is done at most this often, and always for the final and the interrupt checkpoint.
+SYNC_SECONDS = 5.0
+
+
 class RunWriter(Callback):
     """Writes the run directory as training goes: a new run, or one being resumed."""
 
@@ -230,6 +236,7 @@ class RunWriter(Callback):
         # The last epoch end when it is not in last.npz yet (checkpoint_every > 1): what an
         # interrupt writes, since the weights of a half-done epoch cannot be resumed exactly.
         self.pending: tuple[TrainerState, dict[str, float]] | None = None
+        self.last_sync = time.monotonic()
 
     def on_train_start(self, trainer: Trainer) -> None:
         now = datetime.now().isoformat(timespec="seconds")
@@ -262,11 +269,12 @@ class RunWriter(Callback):
         assert self.metrics_file is not None
         self.metrics_file.flush()
         state = trainer.state()
+        durable = self._sync_due()
         if record.is_best:
             best = checkpoint_payload(trainer, record.metrics, state)
-            save_checkpoint(self.run_dir / "checkpoints" / "best.npz", *best)
+            save_checkpoint(self.run_dir / "checkpoints" / "best.npz", *best, durable=durable)
         if record.epoch % self.cfg.training.checkpoint_every == 0:
-            self._save_last(trainer, state, record.metrics)
+            self._save_last(trainer, state, record.metrics, durable)
             self.pending = None
         else:
             self.pending = (state, record.metrics)
@@ -279,10 +287,24 @@ class RunWriter(Callback):
         if not header:
             self.writer.writeheader()
 
-    def _save_last(self, trainer: Trainer, state: TrainerState, metrics: dict[str, float]) -> None:
+    def _sync_due(self) -> bool:
+        """Whether this epoch's checkpoints are also fsynced (every SYNC_SECONDS at most)."""
+        now = time.monotonic()
+        if now - self.last_sync < SYNC_SECONDS:
+            return False
+        self.last_sync = now
+        return True
+
+    def _save_last(
+        self,
+        trainer: Trainer,
+        state: TrainerState,
+        metrics: dict[str, float],
+        durable: bool = True,
+    ) -> None:
         arrays, meta = checkpoint_payload(trainer, metrics, state, resume=True)
         meta["resume"]["wall_seconds"] = self._seconds()
-        save_checkpoint(self.run_dir / "checkpoints" / "last.npz", arrays, meta)
+        save_checkpoint(self.run_dir / "checkpoints" / "last.npz", arrays, meta, durable)
         self.summary["last_checkpoint"] = {"restart": state.restart, "epoch": state.epoch}
 
     def _seconds(self) -> float:
