@@ -111,6 +111,14 @@ class SavedModel:
         return self.model.logits(X.astype(self.model.dtype))
 
 
+def class_probabilities(logits: np.ndarray) -> np.ndarray:
+    """One column per class; one sigmoid unit gives P(class 1), so P(class 0) = 1 - that."""
+    if logits.shape[1] == 1:
+        p1 = sigmoid(logits)
+        return np.concatenate([1 - p1, p1], axis=1)
+    return softmax(logits)
+
+
 def resolve_checkpoint(path: Path) -> Path:
     """A checkpoint file as given, or a run directory's best.npz (last.npz if it has none)."""
     if not path.is_dir():
@@ -382,11 +390,7 @@ def predict(path: Path, data: Path, proba: bool = False) -> Predictions:
     if saved.class_names is None:
         return Predictions([column], [[str(v)] for v in logits[:, 0]])
     if proba:
-        if logits.shape[1] == 1:  # one sigmoid unit: P(class 1)
-            p1 = sigmoid(logits)
-            probs = np.concatenate([1 - p1, p1], axis=1)
-        else:
-            probs = softmax(logits)
+        probs = class_probabilities(logits)
         return Predictions(list(saved.class_names), [[str(p) for p in row] for row in probs])
     names = saved.class_names
     return Predictions([column], [[names[k]] for k in predicted_classes(logits)])

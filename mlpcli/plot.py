@@ -13,9 +13,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mlpcli.compare import Comparison, Row
-from mlpcli.engine.activations import sigmoid
-from mlpcli.engine.losses import softmax
 from mlpcli.errors import UserError
+from mlpcli.evaluate import class_probabilities
 
 if TYPE_CHECKING:
     from mlpcli.evaluate import SavedModel
@@ -118,21 +117,13 @@ def decision_regions(saved: "SavedModel", X: np.ndarray, size: int = GRID) -> Re
     xs = np.linspace(lo[0] - pad[0], hi[0] + pad[0], size)
     ys = np.linspace(lo[1] - pad[1], hi[1] + pad[1], size)
     gx, gy = np.meshgrid(xs, ys)
-    probs = _probabilities(saved.logits(np.column_stack([gx.ravel(), gy.ravel()])))
+    probs = class_probabilities(saved.logits(np.column_stack([gx.ravel(), gy.ravel()])))
     return Regions(
         xs,
         ys,
         probs.argmax(axis=1).reshape(size, size),
         probs.max(axis=1).reshape(size, size),
     )
-
-
-def _probabilities(logits: np.ndarray) -> np.ndarray:
-    """Class probabilities; one sigmoid unit gives P(class 1), so P(class 0) = 1 - that."""
-    if logits.shape[1] == 1:
-        p1 = sigmoid(logits.astype(np.float64))
-        return np.concatenate([1 - p1, p1], axis=1)
-    return softmax(logits.astype(np.float64))
 
 
 def plot_boundary(
@@ -156,7 +147,7 @@ def plot_boundary(
     rows = file_rows(saved, data, need_target=True) if data else run_split(saved, split or "test")
     assert rows.y is not None
     regions = decision_regions(saved, rows.X)
-    predicted = _probabilities(saved.logits(rows.X)).argmax(axis=1)
+    predicted = class_probabilities(saved.logits(rows.X)).argmax(axis=1)
     wrong = predicted != rows.y
     colours = _colours(len(saved.class_names))
 
