@@ -402,3 +402,40 @@ def test_batch_gather_equals_fancy_indexing():
     for idx in (np.array([3, 1, 4, 1, 5]), np.arange(9)[::-1], np.array([0, 69])):
         xb, yb = trainer._gather(X, y, idx)
         assert np.array_equal(xb, X[idx]) and np.array_equal(yb, y[idx])
+
+
+# ----------------------------------------------------------------------------- BLAS threads
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_split_products_equal_numpy_and_do_not_depend_on_who_computes(monkeypatch, dtype):
+    from mlpcli.engine import blas
+
+    monkeypatch.setattr(blas, "PARALLEL_MIN_MACS", 1)
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(70, 33)).astype(dtype)
+    w = rng.normal(size=(33, 21)).astype(dtype)
+    dz = rng.normal(size=(70, 21)).astype(dtype)
+    for a, b in ((x, w), (x.T, dz), (dz, w.T)):
+        want = a @ b
+        runs = []
+        for _ in range(5):  # helpers claim blocks at random moments: the result is the same
+            out = np.empty_like(want)
+            runs.append(blas.matmul(a, b, out).copy())
+        assert close(runs[0], want, dtype)
+        assert all(np.array_equal(r, runs[0]) for r in runs)
+    blas.restore()
+
+
+def test_split_products_run_blocks_in_fixed_row_ranges(monkeypatch):
+    """Whatever thread computes a block, the blocks are the same: no timing in the numbers."""
+    from mlpcli.engine import blas
+
+    seen = []
+    monkeypatch.setattr(blas, "PARALLEL_MIN_MACS", 1)
+    monkeypatch.setattr(blas._state(), "cores", 3)
+    monkeypatch.setattr(blas._Blas, "run", lambda self, p: seen.append(p.blocks) or p.work())
+    a, b = np.ones((100, 4)), np.ones((4, 5))
+    out = blas.matmul(a, b, np.empty((100, 5)))
+    assert np.array_equal(out, a @ b)
+    assert [len(blk[0]) for blk in seen[0]] == [33, 33, 34]

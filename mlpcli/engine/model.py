@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mlpcli.engine import blas
 from mlpcli.engine.activations import ACTIVATIONS, DERIVATIVES, IN_PLACE
 
 Array = np.ndarray
@@ -67,6 +68,11 @@ INITIALIZERS: dict[str, Callable[[np.random.Generator, int, int], Array]] = {
 }
 
 
+def _matmul(a: Array, b: Array, out: Array) -> Array:
+    """out = a @ b; large products are split over the cores (see `engine.blas`)."""
+    return blas.matmul(a, b, out)
+
+
 class Workspace:
     """Arrays reused from batch to batch, and what backward needs from the last forward.
 
@@ -107,7 +113,9 @@ class Dense:
         self.fan_in, self.fan_out = weight.value.shape
 
     def forward(self, x: Array, out: Array | None = None) -> Array:
-        z = np.matmul(x, self.weight.value, out=out)
+        if out is None:
+            out = np.empty((len(x), self.fan_out), np.result_type(x, self.weight.value))
+        z = _matmul(x, self.weight.value, out=out)
         z += self.bias.value
         return z
 
@@ -118,11 +126,11 @@ class Dense:
         sum over axis 0). With `dx` None the input gradient is skipped: the first layer's
         input is the data, whose gradient nobody needs.
         """
-        np.matmul(x.T, dz, out=self.weight.grad)
-        np.matmul(ones, dz, out=self.bias.grad)
+        _matmul(x.T, dz, out=self.weight.grad)
+        _matmul(ones, dz, out=self.bias.grad)
         if dx is None:
             return None
-        return np.matmul(dz, self.weight.value.T, out=dx)
+        return _matmul(dz, self.weight.value.T, out=dx)
 
 
 class MLP:
@@ -184,7 +192,9 @@ class MLP:
 
         The result lives in the workspace: the next `forward` overwrites it.
         """
-        return self._forward(x, rng, self._work)
+        logits = self._forward(x, rng, self._work)
+        blas.restore()
+        return logits
 
     def _forward(self, x: Array, rng: np.random.Generator | None, work: Workspace) -> Array:
         n = len(x)
@@ -244,6 +254,7 @@ class MLP:
             layer = self.layers[i]
             dx = work.array("dx", i, n, layer.fan_in) if i > 0 else None
             grad = layer.backward(work.inputs[i], grad, ones, dx)
+        blas.restore()
 
     def logits(self, x: Array, chunk: int = 2048) -> Array:
         """Evaluation-mode logits (no dropout), computed in chunks to bound memory."""
@@ -251,4 +262,5 @@ class MLP:
         work = Workspace(self.dtype)  # not the training workspace: a pending backward survives
         for i in range(0, len(x), chunk):
             out[i : i + chunk] = self._forward(x[i : i + chunk], None, work)
+        blas.restore()
         return out
