@@ -305,6 +305,8 @@ class Trainer:
             restart, epoch, metrics, lr, time.perf_counter() - start, self.norms(), is_best=False
         )
 
+    _batch_buffers: tuple[np.ndarray, np.ndarray] | None = None  # set by _gather
+
     def _gather(
         self, X: np.ndarray, y: np.ndarray, idx: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -318,8 +320,6 @@ class Trainer:
         xb = X.take(idx, axis=0, out=bufs[0][:m], mode="clip")
         yb = y.take(idx, axis=0, out=bufs[1][:m], mode="clip")
         return xb, yb
-
-    _batch_buffers: tuple[np.ndarray, np.ndarray] | None = None
 
     def _step(self, xb: np.ndarray, yb: np.ndarray) -> tuple[float, float]:
         """Forward, backward and one optimizer step on a batch.

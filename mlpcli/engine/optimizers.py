@@ -47,6 +47,9 @@ class Optimizer:
             value, grad = _flat(p.value), _flat(p.grad)
             bufs = {b: _flat(arr) for b, arr in state.items()}
             scratch = self._scratch_for(value.dtype)
+            if value.size <= CHUNK:  # small models: one chunk, no slicing
+                self._update(value, grad, bufs, scratch[:, : value.size])
+                continue
             for start in range(0, value.size, CHUNK):
                 part = slice(start, start + CHUNK)
                 size = min(CHUNK, value.size - start)
