@@ -439,3 +439,22 @@ def test_split_products_run_blocks_in_fixed_row_ranges(monkeypatch):
     out = blas.matmul(a, b, np.empty((100, 5)))
     assert np.array_equal(out, a @ b)
     assert [len(blk[0]) for blk in seen[0]] == [33, 33, 34]
+
+
+def test_a_forked_child_gets_its_own_helper_threads():
+    import multiprocessing
+
+    from mlpcli.engine import blas
+
+    blas._state()  # the parent's state exists before the fork
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork on this platform")
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        assert pool.apply(_child_uses_fresh_state) is True
+
+
+def _child_uses_fresh_state() -> bool:
+    from mlpcli.engine import blas
+
+    return blas._blas is None

@@ -144,6 +144,16 @@ class _Blas:
 _blas: _Blas | None = None
 
 
+def _forget() -> None:
+    """In a forked child the helper threads are gone: start afresh on first use."""
+    global _blas
+    _blas = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget)
+
+
 def _state() -> _Blas:
     global _blas
     if _blas is None:

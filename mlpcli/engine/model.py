@@ -68,16 +68,12 @@ INITIALIZERS: dict[str, Callable[[np.random.Generator, int, int], Array]] = {
 }
 
 
-def _matmul(a: Array, b: Array, out: Array) -> Array:
-    """out = a @ b; large products are split over the cores (see `engine.blas`)."""
-    return blas.matmul(a, b, out)
-
-
 class Workspace:
     """Arrays reused from batch to batch, and what backward needs from the last forward.
 
     `array(kind, layer, rows, cols)` hands out the first `rows` rows of an array kept under
     (kind, layer); a batch with more rows than any before replaces it with a larger one.
+    Arrays start as zeros, and the "zeros" kind is never written to: it stays all zero.
     """
 
     def __init__(self, dtype: np.dtype) -> None:
@@ -115,7 +111,7 @@ class Dense:
     def forward(self, x: Array, out: Array | None = None) -> Array:
         if out is None:
             out = np.empty((len(x), self.fan_out), np.result_type(x, self.weight.value))
-        z = _matmul(x, self.weight.value, out=out)
+        z = blas.matmul(x, self.weight.value, out)
         z += self.bias.value
         return z
 
@@ -126,11 +122,12 @@ class Dense:
         sum over axis 0). With `dx` None the input gradient is skipped: the first layer's
         input is the data, whose gradient nobody needs.
         """
-        _matmul(x.T, dz, out=self.weight.grad)
-        _matmul(ones, dz, out=self.bias.grad)
+        # blas.matmul: large products are split over the cores (see engine.blas)
+        blas.matmul(x.T, dz, self.weight.grad)
+        blas.matmul(ones, dz, self.bias.grad)
         if dx is None:
             return None
-        return _matmul(dz, self.weight.value.T, out=dx)
+        return blas.matmul(dz, self.weight.value.T, dx)
 
 
 class MLP:
