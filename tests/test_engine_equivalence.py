@@ -458,3 +458,15 @@ def _child_uses_fresh_state() -> bool:
     from mlpcli.engine import blas
 
     return blas._blas is None
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_a_network_without_hidden_layers(dtype):
+    model = MLP([5, 3], [], 0.0, dtype)
+    model.init(np.random.default_rng(12), "glorot")
+    rng = np.random.default_rng(13)
+    x, y = rng.normal(size=(9, 5)), rng.integers(0, 3, 9)
+    _, dlogits = LOSSES["cross_entropy"].fn(model.forward(x), y)
+    model.backward(dlogits)
+    _, want = ref_forward_backward(model, x, lambda z: LOSSES["cross_entropy"].fn(z, y)[1])
+    assert all(close(p.grad, want[p.name], dtype) for p in model.params)

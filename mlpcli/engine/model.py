@@ -234,14 +234,14 @@ class MLP:
         n = len(dlogits)
         ones = work.ones(n)
         last = len(self.layers) - 1
-        grad = self.layers[last].backward(
-            work.inputs[last], dlogits, ones, work.array("dx", last, n, self.layers[last].fan_in)
-        )
+        top = self.layers[last]
+        dx_top = work.array("dx", last, n, top.fan_in) if last > 0 else None
+        grad = top.backward(work.inputs[last], dlogits, ones, dx_top)
         for i in reversed(range(last)):
             assert grad is not None
             kept_z, a, mask = work.saved[i]
             if mask is not None:
-                grad *= mask  # grad is this layer's own dx buffer: safe to overwrite
+                grad *= mask  # grad is the dx array of the layer above: ours to overwrite
             name = self.activations[i]
             if name in IN_PLACE:
                 grad = IN_PLACE[name].backward(a, grad, work.array("scratch", i, n, a.shape[1]))
