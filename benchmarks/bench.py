@@ -105,14 +105,21 @@ class Turns:
     def __init__(self, conn: Any, w: Workload) -> None:
         self.conn, self.w = conn, w
         self.stats: dict[str, Any] = {}
+        self.announced = False
 
     def ready(self) -> None:
-        """Imports done, no data yet: the RSS baseline. Tell the parent."""
+        """Imports done, no data yet: the RSS baseline."""
         self.stats["baseline_mb"] = rss_mb()
-        self.conn.send(("ready", None, {}))
 
     def next(self) -> bool:
-        """Block until the parent's next request; True means: run one turn of epochs."""
+        """Block until the parent's next request; True means: run one turn of epochs.
+
+        The first call tells the parent this contender is set up (data made, model built),
+        so that no contender's set-up runs during another's timed epoch.
+        """
+        if not self.announced:
+            self.conn.send(("ready", None, {}))
+            self.announced = True
         return self.conn.recv() == "epoch"
 
     def report(self, seconds: list[float], extra: dict[str, Any] | None = None) -> None:

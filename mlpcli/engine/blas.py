@@ -163,11 +163,14 @@ def _state() -> _Blas:
 
 def matmul(a: Array, b: Array, out: Array) -> Array:
     """out = a @ b (a 2-D or 1-D, b 2-D), on one BLAS thread per block, blocks in parallel."""
-    state = _state()
-    state.single_threaded()
-    rows = a.shape[0] if a.ndim == 2 else 0
+    state = _blas or _state()
+    if state.current != 1:
+        state.single_threaded()
+    if a.ndim != 2 or state.cores < 2 or a.size * b.shape[-1] < PARALLEL_MIN_MACS:
+        return np.matmul(a, b, out=out)  # small: called once per step many times, keep it lean
+    rows = a.shape[0]
     n_blocks = min(state.cores, rows // MIN_BLOCK_ROWS)
-    if n_blocks < 2 or a.size * b.shape[-1] < PARALLEL_MIN_MACS:
+    if n_blocks < 2:
         return np.matmul(a, b, out=out)
     edges = [rows * i // n_blocks for i in range(n_blocks + 1)]
     blocks = [(a[lo:hi], b, out[lo:hi]) for lo, hi in itertools.pairwise(edges)]
@@ -177,7 +180,9 @@ def matmul(a: Array, b: Array, out: Array) -> Array:
 
 def restore() -> None:
     """Give the BLAS back its own thread count, for NumPy code outside the engine."""
-    _state().restore()
+    state = _blas or _state()
+    if state.current != state.default:
+        state.restore()
 
 
 def cores() -> int:
