@@ -203,7 +203,7 @@ class Trainer:
         self.monitor = cfg.monitor
         self.minimize = minimize(self.monitor)
         dtype = self.model.dtype
-        self.X = {name: part.X.astype(dtype) for name, part in data.parts.items()}
+        self.X = {name: part.X.astype(dtype, copy=False) for name, part in data.parts.items()}
         self.y = {
             name: part.y.astype(dtype) if data.task == "regression" else part.y
             for name, part in data.parts.items()
@@ -393,7 +393,7 @@ class Trainer:
             if self.stop.is_set():
                 raise TrainingInterrupted
             idx = order[b * t.batch_size : (b + 1) * t.batch_size]
-            loss, quality = self._step(X[idx], y[idx])
+            loss, quality = self._step(*self._gather(X, y, idx))
             if not math.isfinite(loss):
                 return None
             total_loss += loss * len(idx)
@@ -414,6 +414,22 @@ class Trainer:
             restart, epoch, metrics, lr, time.perf_counter() - start, self.norms(), is_best=False
         )
 
+    _batch_buffers: tuple[np.ndarray, np.ndarray] | None = None  # set by _gather
+
+    def _gather(
+        self, X: np.ndarray, y: np.ndarray, idx: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The rows `idx` of X and y, copied into arrays reused from batch to batch."""
+        m = len(idx)
+        bufs = self._batch_buffers
+        if bufs is None or len(bufs[0]) < m or bufs[0].shape[1:] != X.shape[1:]:
+            bufs = np.empty((m, *X.shape[1:]), X.dtype), np.empty((m, *y.shape[1:]), y.dtype)
+            self._batch_buffers = bufs
+        # mode="clip" skips a bounds check that makes take() buffer its output
+        xb = X.take(idx, axis=0, out=bufs[0][:m], mode="clip")
+        yb = y.take(idx, axis=0, out=bufs[1][:m], mode="clip")
+        return xb, yb
+
     def _step(self, xb: np.ndarray, yb: np.ndarray) -> tuple[float, float]:
         """Forward, backward and one optimizer step on a batch.
 
@@ -421,11 +437,12 @@ class Trainer:
         classification, the sum of squared residuals for regression.
         """
         logits = self.model.forward(xb, self.rng)
-        loss, dlogits = self.loss_fn(logits, yb)
         if self.metric == "accuracy":
             quality = float(np.count_nonzero(predicted_classes(logits) == yb))
         else:
             quality = float(np.square(logits - yb).sum())
+        # The logits are not needed after the loss: their array receives the gradient.
+        loss, dlogits = self.loss_fn(logits, yb, out=logits)
         self.model.backward(dlogits)
         clip = self.cfg.training.clip_grad_norm
         if clip is not None:

@@ -26,12 +26,14 @@ def test_gradcheck_covers_every_layer_of_a_deep_regression_net(cli, tmp_path):
     assert "layers.3.weight" in result.stdout
 
 
-def test_gradcheck_fails_with_exit_1_on_a_wrong_derivative(cli, monkeypatch):
+def test_gradcheck_fails_with_exit_1_on_a_wrong_derivative(cli, tmp_path, monkeypatch):
     wrong = dict(activations.DERIVATIVES)
-    wrong["tanh"] = lambda z, a, g: g * (1 - a)  # a plausible-looking mistake
-    monkeypatch.setattr(activations, "DERIVATIVES", wrong)
+    wrong["sigmoid"] = lambda z, a, g: g * a  # a plausible-looking mistake: forgot (1 - a)
     monkeypatch.setattr("mlpcli.engine.model.DERIVATIVES", wrong)
-    result = cli("gradcheck", ROOT / "configs" / "iris.yaml")
+    config = write_config(
+        tmp_path, "data: {source: iris}\nmodel: {hidden: [{units: 6, activation: sigmoid}]}\n"
+    )
+    result = cli("gradcheck", config)
     assert result.exit_code == 1
     assert "FAIL" in result.stdout
     assert "error: backprop disagrees" in result.stderr

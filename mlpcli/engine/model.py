@@ -3,6 +3,11 @@
 All weights live in one flat buffer and all gradients in another; each layer's `weight`
 and `bias` are views into them. Optimizers can then update every parameter in a handful
 of NumPy calls, and a checkpoint is a list of named views.
+
+Training reuses memory: `forward` and `backward` write into arrays kept from one batch to
+the next (a `Workspace`), so that a training step allocates nothing and costs only its
+arithmetic. The price: the array `forward` returns is overwritten by the next `forward`.
+`logits` (evaluation) returns a fresh array and leaves the training workspace alone.
 """
 
 import itertools
@@ -11,7 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mlpcli.engine.activations import ACTIVATIONS, DERIVATIVES
+from mlpcli.engine import blas
+from mlpcli.engine.activations import ACTIVATIONS, DERIVATIVES, IN_PLACE
 
 Array = np.ndarray
 
@@ -62,23 +68,66 @@ INITIALIZERS: dict[str, Callable[[np.random.Generator, int, int], Array]] = {
 }
 
 
+class Workspace:
+    """Arrays reused from batch to batch, and what backward needs from the last forward.
+
+    `array(kind, layer, rows, cols)` hands out the first `rows` rows of an array kept under
+    (kind, layer); a batch with more rows than any before replaces it with a larger one.
+    Arrays start as zeros, and the "zeros" kind is never written to: it stays all zero.
+    """
+
+    def __init__(self, dtype: np.dtype) -> None:
+        self.dtype = dtype
+        self._arrays: dict[tuple[str, int], Array] = {}
+        self.inputs: list[Array] = []  # each layer's input x, for dW = x.T @ dz
+        self.saved: list[tuple[Array | None, Array, Array | None]] = []  # (z, a, dropout mask)
+
+    def array(
+        self, kind: str, layer: int, rows: int, cols: int, dtype: type | None = None
+    ) -> Array:
+        arr = self._arrays.get((kind, layer))
+        if arr is None or arr.shape[0] < rows:
+            arr = np.zeros((rows, cols), dtype or self.dtype)
+            self._arrays[kind, layer] = arr
+        return arr[:rows]
+
+    def ones(self, rows: int) -> Array:
+        """A vector of ones: `ones @ dz` is dz's column sums as one BLAS call."""
+        arr = self._arrays.get(("ones", 0))
+        if arr is None or arr.shape[0] < rows:
+            arr = np.ones((rows, 1), self.dtype)
+            self._arrays["ones", 0] = arr
+        return arr[:rows, 0]
+
+
 class Dense:
     """z = x @ W + b, with W of shape (fan_in, fan_out)."""
 
     def __init__(self, weight: Param, bias: Param) -> None:
         self.weight = weight
         self.bias = bias
-        self.x: Array | None = None  # the input, kept for backward
+        self.fan_in, self.fan_out = weight.value.shape
 
-    def forward(self, x: Array) -> Array:
-        self.x = x
-        return x @ self.weight.value + self.bias.value
+    def forward(self, x: Array, out: Array | None = None) -> Array:
+        if out is None:
+            out = np.empty((len(x), self.fan_out), np.result_type(x, self.weight.value))
+        z = blas.matmul(x, self.weight.value, out)
+        z += self.bias.value
+        return z
 
-    def backward(self, dz: Array) -> Array:
-        assert self.x is not None, "backward before forward"
-        self.weight.grad[...] = self.x.T @ dz
-        self.bias.grad[...] = dz.sum(axis=0)
-        return dz @ self.weight.value.T
+    def backward(self, x: Array, dz: Array, ones: Array, dx: Array | None) -> Array | None:
+        """dW = x.T @ dz and db = dz.sum(0) into the grads; dx = dz @ W.T into `dx`.
+
+        `ones` is a vector of len(dz) ones (db as a matrix-vector product, faster than a
+        sum over axis 0). With `dx` None the input gradient is skipped: the first layer's
+        input is the data, whose gradient nobody needs.
+        """
+        # blas.matmul: large products are split over the cores (see engine.blas)
+        blas.matmul(x.T, dz, self.weight.grad)
+        blas.matmul(ones, dz, self.bias.grad)
+        if dx is None:
+            return None
+        return blas.matmul(dz, self.weight.value.T, dx)
 
 
 class MLP:
@@ -110,7 +159,7 @@ class MLP:
             b = self._view(f"layers.{i}.bias", offset + fi * fo, (fo,))
             self.layers.append(Dense(w, b))
             offset += fi * fo + fo
-        self._cache: list[tuple[Array, Array, Array | None]] = []
+        self._work = Workspace(self.dtype)  # the training path's arrays
 
     def _view(self, name: str, offset: int, shape: tuple[int, ...]) -> Param:
         size = int(np.prod(shape))
@@ -136,37 +185,79 @@ class MLP:
             layer.bias.value[...] = 0.0
 
     def forward(self, x: Array, rng: np.random.Generator | None = None) -> Array:
-        """Logits for a batch. Passing `rng` means training: dropout is applied with it."""
-        self._cache = []
+        """Logits for a batch. Passing `rng` means training: dropout is applied with it.
+
+        The result lives in the workspace: the next `forward` overwrites it.
+        """
+        logits = self._forward(x, rng, self._work)
+        blas.restore()
+        return logits
+
+    def _forward(self, x: Array, rng: np.random.Generator | None, work: Workspace) -> Array:
+        n = len(x)
         h = x.astype(self.dtype, copy=False)
-        for layer, name in zip(self.layers[:-1], self.activations, strict=True):
-            z = layer.forward(h)
-            a = ACTIVATIONS[name](z)
+        work.inputs, work.saved = [], []
+        for i, (layer, name) in enumerate(zip(self.layers[:-1], self.activations, strict=True)):
+            work.inputs.append(h)
+            z = layer.forward(h, out=work.array("z", i, n, layer.fan_out))
+            if name in IN_PLACE:
+                # a overwrites z: the derivative is computed from a alone
+                a = IN_PLACE[name].forward(z, work.array("zeros", i, n, layer.fan_out))
+                kept_z = None
+            else:
+                a, kept_z = ACTIVATIONS[name](z), z
             mask = None
             h = a
             if rng is not None and self.dropout > 0:
-                # Inverted dropout: scale the kept units now so evaluation needs nothing.
-                keep = 1.0 - self.dropout
-                mask = (rng.random(a.shape) < keep).astype(self.dtype) / self.dtype.type(keep)
-                h = a * mask
-            self._cache.append((z, a, mask))
-        return self.layers[-1].forward(h)
+                mask = self._dropout_mask(rng, work, i, a.shape)
+                h = np.multiply(a, mask, out=work.array("dropped", i, n, layer.fan_out))
+            work.saved.append((kept_z, a, mask))
+        work.inputs.append(h)
+        last = self.layers[-1]
+        return last.forward(h, out=work.array("z", len(self.layers) - 1, n, last.fan_out))
+
+    def _dropout_mask(
+        self, rng: np.random.Generator, work: Workspace, i: int, shape: tuple[int, int]
+    ) -> Array:
+        """Inverted dropout: kept units are scaled by 1 / keep now so evaluation needs nothing."""
+        keep = 1.0 - self.dropout
+        draws = work.array("draws", i, *shape, dtype=np.float64)
+        rng.random(out=draws)  # float64 draws, the same stream as rng.random(shape)
+        mask = work.array("mask", i, *shape)
+        np.less(draws, keep, out=mask)
+        mask /= self.dtype.type(keep)
+        return mask
 
     def backward(self, dlogits: Array) -> None:
         """Fill every `Param.grad` from the gradient of the loss w.r.t. the logits."""
-        grad = self.layers[-1].backward(dlogits)
-        for layer, name, (z, a, mask) in zip(
-            reversed(self.layers[:-1]),
-            reversed(self.activations),
-            reversed(self._cache),
-            strict=True,
-        ):
+        work = self._work
+        n = len(dlogits)
+        ones = work.ones(n)
+        last = len(self.layers) - 1
+        top = self.layers[last]
+        dx_top = work.array("dx", last, n, top.fan_in) if last > 0 else None
+        grad = top.backward(work.inputs[last], dlogits, ones, dx_top)
+        for i in reversed(range(last)):
+            assert grad is not None
+            kept_z, a, mask = work.saved[i]
             if mask is not None:
-                grad = grad * mask
-            grad = layer.backward(DERIVATIVES[name](z, a, grad))
+                grad *= mask  # grad is the dx array of the layer above: ours to overwrite
+            name = self.activations[i]
+            if name in IN_PLACE:
+                grad = IN_PLACE[name].backward(a, grad, work.array("scratch", i, n, a.shape[1]))
+            else:
+                assert kept_z is not None
+                grad = DERIVATIVES[name](kept_z, a, grad)
+            layer = self.layers[i]
+            dx = work.array("dx", i, n, layer.fan_in) if i > 0 else None
+            grad = layer.backward(work.inputs[i], grad, ones, dx)
+        blas.restore()
 
-    def logits(self, x: Array, chunk: int = 8192) -> Array:
+    def logits(self, x: Array, chunk: int = 2048) -> Array:
         """Evaluation-mode logits (no dropout), computed in chunks to bound memory."""
-        parts = [self.forward(x[i : i + chunk]) for i in range(0, len(x), chunk)]
-        self._cache = []
-        return np.concatenate(parts) if parts else np.zeros((0, self.sizes[-1]), self.dtype)
+        out = np.empty((len(x), self.sizes[-1]), self.dtype)
+        work = Workspace(self.dtype)  # not the training workspace: a pending backward survives
+        for i in range(0, len(x), chunk):
+            out[i : i + chunk] = self._forward(x[i : i + chunk], None, work)
+        blas.restore()
+        return out

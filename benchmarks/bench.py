@@ -1,0 +1,641 @@
+"""mlpcli's training speed next to PyTorch, scikit-learn and the GEMM limit, in one run.
+
+    pip install -e ".[bench]"
+    python benchmarks/bench.py                  # W1, W2, W3 and the start-up check
+    python benchmarks/bench.py --quick          # a smoke run: fewer rounds, 1/5 of W1/W3's rows
+    python benchmarks/bench.py --breakdown      # where an mlpcli step's time goes, per workload
+    python benchmarks/bench.py --baseline DIR   # also time the mlpcli found in DIR (e.g. an
+                                                # older checkout), as "mlpcli@base"
+
+Every contender runs in its own process (its own imports, thread pools and peak RSS), and
+the parent asks them for one epoch at a time, in turn, in a rotating order: on a shared,
+noisy machine the noise then falls on all of them alike. Reported times are medians over
+the timed rounds; ratios are only meaningful between rows of the same run.
+
+mlpcli is timed through `Trainer.run`, the code `mlpcli train` runs, with the rich progress
+bar attached (drawn to /dev/null); checkpoint writing is not included. PyTorch runs the
+idiomatic loop (nn.Sequential, CrossEntropyLoss, torch.optim, a permutation per epoch) and,
+like mlpcli, accumulates the running loss and accuracy of each batch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import multiprocessing as mp
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+N_CLASSES = 10
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    rows: int
+    features: int
+    hidden: tuple[int, ...]
+    batch: int
+    optimizer: str  # adam (lr 1e-3) | momentum (SGD, lr 0.01, momentum 0.9)
+    rounds: int  # timed rounds (one warm-up round comes first)
+    epochs_per_turn: int = 1  # tiny epochs: several per turn, each timed
+
+    @property
+    def sizes(self) -> list[int]:
+        return [self.features, *self.hidden, N_CLASSES]
+
+    @property
+    def flops_per_epoch(self) -> float:
+        """Forward x@W, backward x.T@dz and dz@W.T (not for the first layer): 2 flops a MAC."""
+        pairs = list(zip(self.sizes[:-1], self.sizes[1:], strict=True))
+        macs = sum(fi * fo * (3 if i > 0 else 2) for i, (fi, fo) in enumerate(pairs))
+        return 2.0 * self.rows * macs
+
+    def describe(self) -> str:
+        arch = "-".join(map(str, self.sizes))
+        opt = "Adam 1e-3" if self.optimizer == "adam" else "SGD momentum 0.9"
+        return f"{self.name}: {self.rows}x{self.features}, {arch}, batch {self.batch}, {opt}"
+
+
+WORKLOADS = {
+    "W1": Workload("W1", 60000, 784, (256, 128), 128, "adam", rounds=5),
+    "W2": Workload("W2", 1797, 64, (64,), 32, "momentum", rounds=5, epochs_per_turn=10),
+    "W3": Workload("W3", 60000, 784, (1024, 1024), 512, "adam", rounds=3),
+}
+LR = {"adam": 1e-3, "momentum": 0.01}
+
+
+def synthetic(w: Workload) -> tuple[Any, Any]:
+    """The same float32 data in every process: standard normal features, random labels."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((w.rows, w.features), dtype=np.float32)
+    y = rng.integers(0, N_CLASSES, w.rows)
+    return X, y
+
+
+def rss_mb(field_name: str = "VmRSS") -> float:
+    """This process's resident set (or its peak, VmHWM) in MB, from /proc."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field_name + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+# ----------------------------------------------------------------------------- contenders
+#
+# A contender is a function run in a worker process: it builds its model on the workload,
+# then serves the parent's requests through `turns` (see Turns), and returns extra stats.
+
+
+class Turns:
+    """The worker's side of the round robin: wait for 'epoch', report times, until 'done'."""
+
+    def __init__(self, conn: Any, w: Workload) -> None:
+        self.conn, self.w = conn, w
+        self.stats: dict[str, Any] = {}
+        self.announced = False
+
+    def ready(self) -> None:
+        """Imports done, no data yet: the RSS baseline."""
+        self.stats["baseline_mb"] = rss_mb()
+
+    def next(self) -> bool:
+        """Block until the parent's next request; True means: run one turn of epochs.
+
+        The first call tells the parent this contender is set up (data made, model built),
+        so that no contender's set-up runs during another's timed epoch.
+        """
+        if not self.announced:
+            self.conn.send(("ready", None, {}))
+            self.announced = True
+        return self.conn.recv() == "epoch"
+
+    def report(self, seconds: list[float], extra: dict[str, Any] | None = None) -> None:
+        self.conn.send(("epoch", seconds, extra or {}))
+
+
+class StopBench(Exception):
+    """Raised from a callback to leave Trainer.run when the parent says 'done'."""
+
+
+def run_mlpcli(turns: Turns, w: Workload, breakdown: bool) -> None:
+    import numpy as np
+    from rich.console import Console
+
+    from mlpcli import display
+    from mlpcli.config import RunConfig
+    from mlpcli.data import Dataset, Part
+    from mlpcli.train import Callback, Trainer
+
+    turns.ready()
+    X, y = synthetic(w)
+    opt = {"name": w.optimizer, "lr": LR[w.optimizer]}
+    if w.optimizer == "momentum":
+        opt["momentum"] = 0.9
+    cfg = RunConfig.model_validate(
+        {
+            "name": "bench",
+            "data": {"source": "synthetic", "split": {"train": 1.0, "val": 0.0, "test": 0.0}},
+            "model": {"hidden": [{"units": u, "activation": "relu"} for u in w.hidden]},
+            "optimizer": opt,
+            "training": {"epochs": 100_000, "batch_size": w.batch, "early_stopping": None},
+        }
+    )
+    features = [f"x{i}" for i in range(w.features)]
+    classes = [str(c) for c in range(N_CLASSES)]
+    data = Dataset("classification", features, "y", classes, {"train": Part(X, y)})
+
+    # The rich progress bar a terminal user sees, drawing into /dev/null.
+    display.stderr = Console(file=open(os.devnull, "w"), force_terminal=True, width=120)  # noqa: SIM115
+    progress = display.RichProgress()
+    phases = Phases() if breakdown else None
+
+    class RoundRobin(Callback):
+        def on_train_start(self, trainer: Trainer) -> None:
+            if phases is not None:
+                phases.attach(trainer)
+            self._wait()
+
+        def on_epoch_end(self, trainer: Trainer, record: Any) -> None:
+            now = time.perf_counter()
+            self.times.append(now - self.start)
+            self.start = now
+            if len(self.times) < w.epochs_per_turn:
+                return
+            extra = phases.collect(trainer, w, self.times) if phases is not None else {}
+            turns.report(self.times, extra)
+            self._wait()
+
+        def _wait(self) -> None:
+            if not turns.next():
+                raise StopBench
+            self.times: list[float] = []
+            if phases is not None:
+                phases.reset()
+            self.start = time.perf_counter()
+
+    trainer = Trainer(cfg, data, [progress, RoundRobin()])
+    with contextlib.suppress(StopBench):
+        trainer.run()
+    progress.progress.stop()
+    turns.stats["dtype"] = str(np.dtype(trainer.model.dtype))
+
+
+class Phases:
+    """Per-step time of each phase of mlpcli's step, by wrapping the trainer's calls."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str, float] = {}
+
+    def attach(self, trainer: Any) -> None:
+        self._wrap(trainer.model, "forward", "forward")
+        self._wrap(trainer.model, "backward", "backward")
+        self._wrap(trainer, "loss_fn", "loss")
+        self._wrap(trainer, "_step", "step")
+        if hasattr(trainer, "_gather"):
+            self._wrap(trainer, "_gather", "gather")
+        self.trainer = trainer
+        self.optimizer: Any = None
+
+    def _wrap(self, obj: Any, attr: str, key: str) -> None:
+        inner = getattr(obj, attr)
+        totals = self.totals
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                totals[key] = totals.get(key, 0.0) + time.perf_counter() - start
+
+        setattr(obj, attr, timed)
+
+    def reset(self) -> None:
+        self.totals.clear()
+        # a restart builds a new optimizer: wrap whichever is current
+        if self.trainer.optimizer is not self.optimizer:
+            self.optimizer = self.trainer.optimizer
+            self._wrap(self.optimizer, "step", "optimizer")
+
+    def collect(self, trainer: Any, w: Workload, epochs: list[float]) -> dict[str, float]:
+        """Microseconds per step for each phase, over this turn's epochs."""
+        import numpy as np
+
+        steps = len(epochs) * -(-w.rows // w.batch)
+        per = {k: v / steps * 1e6 for k, v in self.totals.items()}
+        if "gather" not in per:  # an engine without _gather: time its X[idx] the same way
+            X, y = trainer.X["train"], trainer.y["train"]
+            order = np.random.default_rng(1).permutation(len(X))
+            start = time.perf_counter()
+            for b in range(0, len(X), w.batch):
+                idx = order[b : b + w.batch]
+                X[idx], y[idx]
+            per["gather"] = (time.perf_counter() - start) / -(-len(X) // w.batch) * 1e6
+        gemm = gemm_seconds(w, steps=50) / 50 * 1e6
+        total = sum(epochs) / steps * 1e6
+        work = per.get("forward", 0) + per.get("loss", 0) + per.get("backward", 0)
+        return {
+            "total": total,
+            "GEMM": gemm,
+            "elementwise": work - gemm,
+            "optimizer": per.get("optimizer", 0.0),
+            "batching": per["gather"],
+            "rest": total - work - per.get("optimizer", 0.0) - per["gather"],
+        }
+
+
+def gemm_seconds(w: Workload, steps: int, state: dict[str, Any] = {}) -> float:  # noqa: B006
+    """Time the GEMMs of `steps` training steps: the floor below any engine on OpenBLAS.
+
+    The products run the way mlpcli's engine runs them (mlpcli.engine.blas: one BLAS thread,
+    large products split over the cores), or as plain np.matmul for an mlpcli without it.
+    """
+    import numpy as np
+
+    try:
+        from mlpcli.engine.blas import matmul, restore
+    except ImportError:
+
+        def matmul(a: Any, b: Any, out: Any) -> Any:
+            return np.matmul(a, b, out=out)
+
+        def restore() -> None: ...
+
+    key = (w.name, w.batch)
+    if key not in state:
+        rng = np.random.default_rng(2)
+        arrays = []
+        for i, (fi, fo) in enumerate(zip(w.sizes[:-1], w.sizes[1:], strict=True)):
+            x = rng.standard_normal((w.batch, fi), dtype=np.float32)
+            weight = rng.standard_normal((fi, fo), dtype=np.float32)
+            dz = rng.standard_normal((w.batch, fo), dtype=np.float32)
+            outs = (np.empty((w.batch, fo), np.float32), np.empty((fi, fo), np.float32))
+            dx = np.empty((w.batch, fi), np.float32) if i > 0 else None
+            arrays.append((x, weight, dz, outs, dx))
+        state[key] = arrays
+    start = time.perf_counter()
+    for _ in range(steps):
+        for x, weight, dz, (z, dw), dx in state[key]:
+            matmul(x, weight, z)
+            matmul(x.T, dz, dw)
+            if dx is not None:
+                matmul(dz, weight.T, dx)
+    elapsed = time.perf_counter() - start
+    restore()
+    return elapsed
+
+
+def run_gemm(turns: Turns, w: Workload, breakdown: bool) -> None:
+    sys.path.insert(0, str(ROOT))  # for mlpcli's choice of BLAS threads
+    turns.ready()
+    steps = -(-w.rows // w.batch)
+    while turns.next():
+        turns.report([gemm_seconds(w, steps) for _ in range(w.epochs_per_turn)])
+
+
+def run_torch(turns: Turns, w: Workload, fused: bool) -> None:
+    import torch
+    from torch import nn
+
+    torch.set_num_threads(1 if os.environ.get("OMP_NUM_THREADS") == "1" else CORES)
+    torch.manual_seed(0)
+    turns.ready()
+    Xn, yn = synthetic(w)
+    X, y = torch.from_numpy(Xn), torch.from_numpy(yn)
+    layers: list[nn.Module] = []
+    for fi, fo in zip(w.sizes[:-1], w.sizes[1:], strict=True):
+        layers += [nn.Linear(fi, fo), nn.ReLU()]
+    model = nn.Sequential(*layers[:-1])
+    loss_fn = nn.CrossEntropyLoss()
+    params = model.parameters()
+    if w.optimizer == "adam":
+        opt: torch.optim.Optimizer = torch.optim.Adam(params, lr=LR["adam"], fused=fused or None)
+    else:
+        opt = torch.optim.SGD(params, lr=LR["momentum"], momentum=0.9, fused=fused or None)
+    while turns.next():
+        times = []
+        for _ in range(w.epochs_per_turn):
+            start = time.perf_counter()
+            order = torch.randperm(len(X))
+            total_loss, correct = 0.0, 0
+            for b in range(0, len(X), w.batch):
+                idx = order[b : b + w.batch]
+                xb, yb = X[idx], y[idx]
+                opt.zero_grad()
+                logits = model(xb)
+                loss = loss_fn(logits, yb)
+                loss.backward()
+                opt.step()
+                total_loss += loss.item() * len(idx)
+                correct += int((logits.argmax(1) == yb).sum())
+            times.append(time.perf_counter() - start)
+        turns.report(times)
+
+
+def run_sklearn(turns: Turns, w: Workload, breakdown: bool) -> None:
+    import numpy as np
+    from sklearn.neural_network import MLPClassifier
+
+    warnings.filterwarnings("ignore")
+    turns.ready()
+    X, y = synthetic(w)
+    common = {"hidden_layer_sizes": w.hidden, "alpha": 0.0, "batch_size": w.batch}
+    if w.optimizer == "adam":
+        clf = MLPClassifier(solver="adam", learning_rate_init=LR["adam"], random_state=0, **common)
+    else:
+        clf = MLPClassifier(
+            solver="sgd",
+            learning_rate_init=LR["momentum"],
+            momentum=0.9,
+            nesterovs_momentum=False,
+            random_state=0,
+            **common,
+        )
+    classes = np.arange(N_CLASSES)
+    while turns.next():
+        times = []
+        for _ in range(w.epochs_per_turn):
+            start = time.perf_counter()
+            clf.partial_fit(X, y, classes=classes)  # one epoch
+            times.append(time.perf_counter() - start)
+        turns.report(times)
+
+
+CORES = os.cpu_count() or 1
+CONTENDERS = {
+    "mlpcli": run_mlpcli,
+    "mlpcli@base": run_mlpcli,
+    "pytorch": lambda t, w, b: run_torch(t, w, fused=False),
+    "pytorch fused": lambda t, w, b: run_torch(t, w, fused=True),
+    "sklearn": run_sklearn,
+    "GEMM only": run_gemm,
+}
+
+
+def worker(conn: Any, name: str, w: Workload, breakdown: bool, base: str | None) -> None:
+    """A contender's process: set up, serve the round robin, send its stats.
+
+    A name ending in " 1 thread" is the same contender with one BLAS / intra-op thread.
+    """
+    kind = name.removesuffix(" 1 thread")
+    if kind == "mlpcli@base" and base:
+        sys.path.insert(0, base)
+    elif kind == "mlpcli":
+        sys.path.insert(0, str(ROOT))
+    if kind != name:
+        os.environ["OPENBLAS_NUM_THREADS"] = "1"  # before NumPy is imported in this process
+        os.environ["OMP_NUM_THREADS"] = "1"
+    turns = Turns(conn, w)
+    try:
+        CONTENDERS[kind](turns, w, breakdown)
+        turns.stats["peak_mb"] = rss_mb("VmHWM")
+        turns.stats["data_mb"] = w.rows * w.features * 4 / 2**20
+        conn.send(("done", None, turns.stats))
+    except Exception as exc:  # report, don't hang the parent
+        conn.send(("error", None, {"error": f"{type(exc).__name__}: {exc}"}))
+
+
+# ----------------------------------------------------------------------------- the parent
+
+
+@dataclass
+class Result:
+    name: str
+    times: list[float] = field(default_factory=list)
+    extras: list[dict[str, float]] = field(default_factory=list)
+    stats: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.times) if self.times else float("nan")
+
+
+def measure(w: Workload, names: list[str], breakdown: bool, base: str | None) -> list[Result]:
+    """Start every contender, then time them epoch by epoch in rotating turns."""
+    ctx = mp.get_context("spawn")
+    procs, conns, results = [], {}, {n: Result(n) for n in names}
+    for name in names:
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=worker, args=(child, name, w, breakdown, base), daemon=True)
+        proc.start()
+        procs.append(proc)
+        conns[name] = parent
+    live = []
+    for name in names:
+        kind, _, info = conns[name].recv()
+        if kind == "error":
+            results[name].error = info["error"]
+        else:
+            live.append(name)
+    for r in range(1 + w.rounds):
+        order = live[r % len(live) :] + live[: r % len(live)] if live else []
+        for name in order:
+            if results[name].error:
+                continue
+            conns[name].send("epoch")
+            kind, seconds, extra = conns[name].recv()
+            if kind == "error":
+                results[name].error = extra["error"]
+            else:
+                note = f"  round {r}/{w.rounds} {name}: {statistics.median(seconds):.3g} s/epoch"
+                print(note + (" (warm-up)" if r == 0 else ""), file=sys.stderr, flush=True)
+            if kind != "error" and r > 0:  # round 0 warms up caches, allocators, thread pools
+                results[name].times += seconds
+                if extra:
+                    results[name].extras.append(extra)
+            time.sleep(0.05)  # let the previous contender's BLAS threads go idle
+    for name in live:
+        if results[name].error:
+            continue
+        conns[name].send("done")
+        kind, _, stats = conns[name].recv()
+        if kind == "error":
+            results[name].error = stats["error"]
+        results[name].stats = stats
+    for proc in procs:
+        proc.join(timeout=30)
+    return [results[n] for n in names]
+
+
+def contenders_for(w: Workload, args: argparse.Namespace) -> list[str]:
+    names = ["mlpcli"] + (["mlpcli@base"] if args.baseline else [])
+    if args.breakdown:
+        return names + (["mlpcli@base 1 thread"] if args.baseline else [])
+    names += ["pytorch", "pytorch fused", "sklearn", "GEMM only"]
+    if args.single_thread:
+        names += ["mlpcli 1 thread", "pytorch 1 thread"]
+    return names
+
+
+def table(w: Workload, results: list[Result]) -> list[str]:
+    """Rows of the results table for one workload."""
+    ours = next(r for r in results if r.name == "mlpcli").median
+    gemm = next((r.median for r in results if r.name == "GEMM only"), float("nan"))
+    rows = []
+    for r in results:
+        if r.error:
+            rows.append(f"| {w.name} | {r.name} | failed: {r.error} | | | | | |")
+            continue
+        spread = f"{min(r.times):.3g}-{max(r.times):.3g}"
+        gflops = w.flops_per_epoch / r.median / 1e9
+        peak = r.stats.get("peak_mb", float("nan")) - r.stats.get("baseline_mb", float("nan"))
+        ratio = "" if r.name == "mlpcli" else f"{ours / r.median:.2f}"
+        rows.append(
+            f"| {w.name} | {r.name} | {r.median:.4g} | {spread} | {ratio} | {gflops:.0f} "
+            f"| {100 * gemm / r.median:.0f}% | {peak:.0f} |"
+        )
+    return rows
+
+
+def verdicts(w: Workload, results: list[Result]) -> list[str]:
+    """The issue's targets for this workload, checked on this run's medians."""
+    med = {r.name: r.median for r in results if not r.error}
+    ours = med.get("mlpcli", float("nan"))
+    checks: list[tuple[str, float, float, str]] = []  # (peer, value, limit, sense)
+    if w.name == "W1":
+        checks += [("pytorch", ours / med.get("pytorch", float("nan")), 0.9, "<=")]
+        checks += [("pytorch fused", ours / med.get("pytorch fused", float("nan")), 1.0, "<=")]
+        checks += [("sklearn", med.get("sklearn", float("nan")) / ours, 2.5, ">=")]
+    elif w.name == "W2":
+        checks += [("pytorch", med.get("pytorch", float("nan")) / ours, 5.0, ">=")]
+        checks += [("sklearn", med.get("sklearn", float("nan")) / ours, 3.0, ">=")]
+    else:
+        checks += [("pytorch", ours / med.get("pytorch", float("nan")), 1.15, "<=")]
+    lines = []
+    for peer, value, limit, sense in checks:
+        ok = value <= limit if sense == "<=" else value >= limit
+        what = "mlpcli / peer" if sense == "<=" else "peer / mlpcli"
+        mark = "PASS" if ok else "FAIL"
+        lines.append(f"- {w.name} vs {peer}: {what} = {value:.2f} (target {sense} {limit}): {mark}")
+    ours_r = next((r for r in results if r.name == "mlpcli" and not r.error), None)
+    if w.name == "W1" and ours_r is not None:
+        over = ours_r.stats["peak_mb"] - ours_r.stats["baseline_mb"] - ours_r.stats["data_mb"]
+        mark = "PASS" if over <= 50 else "FAIL"
+        lines.append(f"- W1 peak RSS beyond the float32 data: {over:.0f} MB (target <= 50): {mark}")
+    return lines
+
+
+def breakdown_table(w: Workload, results: list[Result]) -> list[str]:
+    cols = [r for r in results if r.extras]
+    keys = ["GEMM", "elementwise", "optimizer", "batching", "rest", "total"]
+    lines = [
+        f"{w.describe()}: microseconds per step (median over turns), share of the step",
+        "",
+        "| phase | " + " | ".join(r.name for r in cols) + " |",
+        "|---|" + "---|" * len(cols),
+    ]
+    for k in keys:
+        cells = []
+        for r in cols:
+            value = statistics.median(e[k] for e in r.extras)
+            total = statistics.median(e["total"] for e in r.extras)
+            cells.append(f"{value:.0f} ({100 * value / total:.0f}%)")
+        lines.append(f"| {k} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def startup() -> list[str]:
+    """`mlpcli --help` must not import NumPy; its time next to `import numpy`."""
+
+    def best_of(cmd: list[str], n: int = 5) -> float:
+        times = []
+        for _ in range(n):
+            start = time.perf_counter()
+            subprocess.run(cmd, capture_output=True, check=True)
+            times.append(time.perf_counter() - start)
+        return statistics.median(times)
+
+    py = sys.executable
+    trace = subprocess.run(
+        [py, "-X", "importtime", "-m", "mlpcli", "--help"], capture_output=True, text=True
+    )
+    imported = {line.split("|")[-1].strip() for line in trace.stderr.splitlines() if "|" in line}
+    numpy_loaded = any(m == "numpy" or m.startswith("numpy.") for m in imported)
+    script = Path(py).parent / "mlpcli"  # the installed console script, as a user runs it
+    help_s = best_of([str(script), "--help"] if script.exists() else [py, "-m", "mlpcli", "--help"])
+    numpy_s = best_of([py, "-c", "import numpy"])
+    bare_s = best_of([py, "-c", "pass"])
+    return [
+        f"- `mlpcli --help`: {help_s:.2f} s; `python -c 'import numpy'`: {numpy_s:.2f} s; "
+        f"`python -c pass`: {bare_s:.2f} s (medians of 5)",
+        f"- NumPy imported by `mlpcli --help`: {'yes: FAIL' if numpy_loaded else 'no: PASS'}",
+    ]
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    versions = []
+    for mod in ("numpy", "torch", "sklearn"):
+        with contextlib.suppress(ImportError):
+            versions.append(f"{mod} {__import__(mod).__version__}")
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, " + ", ".join(
+        versions
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer rounds, 1/5 of W1/W3 rows")
+    parser.add_argument("--workloads", default="W1,W2,W3", help="comma-separated: W1,W2,W3")
+    parser.add_argument("--rounds", type=int, help="timed rounds per workload")
+    parser.add_argument("--breakdown", action="store_true", help="per-step phase breakdown")
+    parser.add_argument("--baseline", metavar="DIR", help="also time the mlpcli in DIR")
+    parser.add_argument(
+        "--single-thread", action="store_true", help="also mlpcli and PyTorch on one thread"
+    )
+    args = parser.parse_args()
+
+    stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    print(f"mlpcli benchmark, {stamp}; {machine()}")
+    print(f"command: python benchmarks/bench.py {' '.join(sys.argv[1:])}".rstrip())
+    print()
+    out_rows: list[str] = []
+    notes: list[str] = []
+    for key in args.workloads.split(","):
+        w = WORKLOADS[key.strip()]
+        if args.quick:
+            rows = w.rows // 5 if w.rows > 10000 else w.rows
+            w = Workload(w.name, rows, w.features, w.hidden, w.batch, w.optimizer, 2, 1)
+        if args.rounds:
+            w = Workload(**{**w.__dict__, "rounds": args.rounds})
+        print(f"{w.describe()} ...", file=sys.stderr, flush=True)
+        results = measure(w, contenders_for(w, args), args.breakdown, args.baseline)
+        if args.breakdown:
+            print("\n".join(breakdown_table(w, results)) + "\n", flush=True)
+            continue
+        out_rows += table(w, results)
+        notes += verdicts(w, results)
+        notes.append(f"  ({w.describe()}; {w.rounds} timed rounds)")
+    if args.breakdown:
+        return
+    print(
+        "| workload | contender | s/epoch (median) | range | mlpcli ÷ this | GFLOP/s "
+        "| % of GEMM peak | peak RSS over baseline, MB |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    print("\n".join(out_rows))
+    print()
+    print("Targets:")
+    print("\n".join(notes + startup()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,190 @@
+"""Matrix products on several cores, deterministically, without the BLAS's own threads.
+
+OpenBLAS (what NumPy's wheels use) splits a product across its threads and waits for all of
+them at the end. When another program keeps the other core busy, that wait is a scheduler
+time slice, milliseconds, for every product: on the shared 2-core machine mlpcli was tuned
+on, a W1 epoch took 36 s that way instead of 0.7 s on one thread.
+
+So the engine keeps OpenBLAS on one thread (set through ctypes: NumPy has no API for it) and
+splits large products itself, by rows of the output, into one block per core. Python threads
+take blocks from a shared counter (np.matmul releases the GIL while BLAS runs); when the other
+core is busy, the calling thread computes the remaining blocks itself instead of waiting. The
+blocks depend on the shapes alone, never on which thread computed them, so a seed still gives
+bit-identical weights. (OpenBLAS's own results differ in the last bits between one and two
+threads: the thread count must not depend on timing.)
+
+Where no OpenBLAS is found (another BLAS, another OS), products are plain np.matmul with that
+BLAS's own threading.
+"""
+
+import ctypes
+import itertools
+import os
+import queue
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+Array = np.ndarray
+
+# Products with fewer multiply-adds than this run as one block: handing a block to another
+# thread costs tens of microseconds (waking it), more than a 4e6-MAC product saves (~35 us).
+PARALLEL_MIN_MACS = 10_000_000
+MIN_BLOCK_ROWS = 16
+
+_SYMBOLS = [  # (set, get): scipy-openblas as bundled in NumPy's wheels, then plain OpenBLAS
+    ("scipy_openblas_set_num_threads64_", "scipy_openblas_get_num_threads64_"),
+    ("scipy_openblas_set_num_threads", "scipy_openblas_get_num_threads"),
+    ("openblas_set_num_threads64_", "openblas_get_num_threads64_"),
+    ("openblas_set_num_threads", "openblas_get_num_threads"),
+]
+
+
+def _find_openblas() -> ctypes.CDLL | None:
+    """The OpenBLAS shared library NumPy mapped into this process (Linux), if any."""
+    try:
+        maps = Path("/proc/self/maps").read_text()
+    except OSError:
+        return None
+    for line in maps.splitlines():
+        path = line.split()[-1]
+        if "openblas" in Path(path).name.lower():
+            try:
+                return ctypes.CDLL(path)
+            except OSError:
+                return None
+    return None
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+class _Product:
+    """One product split into blocks, which any thread may claim and compute."""
+
+    def __init__(self, blocks: list[tuple[Array, Array, Array]]) -> None:
+        self.blocks = blocks
+        self.next = 0
+        self.remaining = len(blocks)
+        self.lock = threading.Lock()
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+
+    def work(self) -> None:
+        """Compute unclaimed blocks until none is left."""
+        while True:
+            with self.lock:
+                i = self.next
+                if i >= len(self.blocks):
+                    return
+                self.next = i + 1
+            a, b, out = self.blocks[i]
+            try:
+                np.matmul(a, b, out=out)
+            except BaseException as exc:  # re-raised in the calling thread
+                self.error = exc
+            with self.lock:
+                self.remaining -= 1
+                if self.remaining == 0:
+                    self.done.set()
+
+
+class _Blas:
+    """The loaded OpenBLAS's thread setting, and the helper threads."""
+
+    def __init__(self) -> None:
+        self.setter: Callable[[int], None] | None = None
+        self.default = self.current = 1
+        lib = _find_openblas()
+        for set_name, get_name in _SYMBOLS if lib is not None else []:
+            if hasattr(lib, set_name) and hasattr(lib, get_name):
+                self.setter = getattr(lib, set_name)
+                self.default = self.current = int(getattr(lib, get_name)())
+                break
+        # as many threads as the BLAS would use (OPENBLAS_NUM_THREADS=1 means one)
+        self.cores = min(_cores(), self.default) if self.setter is not None else 1
+        self.jobs: queue.SimpleQueue[_Product] = queue.SimpleQueue()
+        self.helpers: list[threading.Thread] = []
+
+    def single_threaded(self) -> None:
+        if self.setter is not None and self.current != 1:
+            self.setter(1)
+            self.current = 1
+
+    def restore(self) -> None:
+        if self.setter is not None and self.current != self.default:
+            self.setter(self.default)
+            self.current = self.default
+
+    def run(self, product: _Product) -> None:
+        """Compute a product's blocks on this thread and any idle helper."""
+        if not self.helpers:
+            for _ in range(self.cores - 1):
+                helper = threading.Thread(target=self._serve, daemon=True, name="mlpcli-blas")
+                helper.start()
+                self.helpers.append(helper)
+        for _ in self.helpers:
+            self.jobs.put(product)
+        product.work()
+        product.done.wait()  # only for blocks a helper claimed and is still computing
+        if product.error is not None:
+            raise product.error
+
+    def _serve(self) -> None:
+        while True:
+            self.jobs.get().work()  # a late helper finds every block claimed: nothing to do
+
+
+_blas: _Blas | None = None
+
+
+def _forget() -> None:
+    """In a forked child the helper threads are gone: start afresh on first use."""
+    global _blas
+    _blas = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget)
+
+
+def _state() -> _Blas:
+    global _blas
+    if _blas is None:
+        _blas = _Blas()
+    return _blas
+
+
+def matmul(a: Array, b: Array, out: Array) -> Array:
+    """out = a @ b (a 2-D or 1-D, b 2-D), on one BLAS thread per block, blocks in parallel."""
+    state = _blas or _state()
+    if state.current != 1:
+        state.single_threaded()
+    if a.ndim != 2 or state.cores < 2 or a.size * b.shape[-1] < PARALLEL_MIN_MACS:
+        return np.matmul(a, b, out=out)  # small: called once per step many times, keep it lean
+    rows = a.shape[0]
+    n_blocks = min(state.cores, rows // MIN_BLOCK_ROWS)
+    if n_blocks < 2:
+        return np.matmul(a, b, out=out)
+    edges = [rows * i // n_blocks for i in range(n_blocks + 1)]
+    blocks = [(a[lo:hi], b, out[lo:hi]) for lo, hi in itertools.pairwise(edges)]
+    state.run(_Product(blocks))
+    return out
+
+
+def restore() -> None:
+    """Give the BLAS back its own thread count, for NumPy code outside the engine."""
+    state = _blas or _state()
+    if state.current != state.default:
+        state.restore()
+
+
+def cores() -> int:
+    """Threads the engine computes large products on (1 without a controllable OpenBLAS)."""
+    return _state().cores
