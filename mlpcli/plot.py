@@ -24,14 +24,9 @@ INSTALL_HINT = 'pip install "mlpcli[plot]"  (or: pip install matplotlib)'
 
 def plot_curves(comparison: Comparison, path: Path) -> None:
     """Train (solid) and val (dashed) loss and primary metric per epoch, a colour per row."""
-    try:
-        from matplotlib.figure import Figure
-        from matplotlib.lines import Line2D
-    except ImportError:
-        raise UserError(
-            f"--plot {path}: plotting needs matplotlib, which is not installed",
-            hint=INSTALL_HINT,
-        ) from None
+    Figure = _figure_class(path)
+    from matplotlib.lines import Line2D
+
     metric = comparison.metric
     panels = ["loss"] if metric == "loss" else ["loss", metric]
     fig = Figure(figsize=(5.5 * len(panels), 4.5), layout="constrained")
