@@ -36,19 +36,20 @@ class Optimizer:
         self.t = 0
         self.state: dict[str, dict[str, Array]] = {}
         self._scratch: dict[np.dtype, Array] = {}
+        # Per parameter name: (the Param, its 1-D views, its state's, its scratch), kept
+        # from step to step: rebuilding them costs more than a small model's whole update.
+        self._views: dict[str, tuple[Param, Array, Array, dict[str, Array], Array]] = {}
 
     def step(self, params: list[Param]) -> None:
         """Apply one update to every parameter, using its `.grad`."""
         self.t += 1
         for p in params:
-            if p.name not in self.state:
-                self.state[p.name] = {b: np.zeros_like(p.value) for b in self.buffers}
-            state = self.state[p.name]
-            value, grad = _flat(p.value), _flat(p.grad)
-            bufs = {b: _flat(arr) for b, arr in state.items()}
-            scratch = self._scratch_for(value.dtype)
+            views = self._views.get(p.name)
+            if views is None or views[0] is not p:
+                views = self._views[p.name] = self._views_of(p)
+            _, value, grad, bufs, scratch = views
             if value.size <= CHUNK:  # small models: one chunk, no slicing
-                self._update(value, grad, bufs, scratch[:, : value.size])
+                self._update(value, grad, bufs, scratch)
                 continue
             for start in range(0, value.size, CHUNK):
                 part = slice(start, start + CHUNK)
@@ -56,10 +57,14 @@ class Optimizer:
                 chunk = {b: arr[part] for b, arr in bufs.items()}
                 self._update(value[part], grad[part], chunk, scratch[:, :size])
 
-    def _scratch_for(self, dtype: np.dtype) -> Array:
-        if dtype not in self._scratch:
-            self._scratch[dtype] = np.empty((2, CHUNK), dtype)
-        return self._scratch[dtype]
+    def _views_of(self, p: Param) -> tuple[Param, Array, Array, dict[str, Array], Array]:
+        if p.name not in self.state:
+            self.state[p.name] = {b: np.zeros_like(p.value) for b in self.buffers}
+        value, grad = _flat(p.value), _flat(p.grad)
+        bufs = {b: _flat(arr) for b, arr in self.state[p.name].items()}
+        if value.dtype not in self._scratch:
+            self._scratch[value.dtype] = np.empty((2, CHUNK), value.dtype)
+        return p, value, grad, bufs, self._scratch[value.dtype][:, : min(value.size, CHUNK)]
 
     def _update(self, p: Array, g: Array, state: dict[str, Array], scratch: Array) -> None:
         raise NotImplementedError
@@ -83,6 +88,7 @@ class Optimizer:
         """Restore what `state_dict` returned (arrays are copied)."""
         self.t = int(state["t"])
         self.state = {}
+        self._views = {}
         for key, arr in state.items():
             if key == "t":
                 continue
