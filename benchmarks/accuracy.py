@@ -48,7 +48,7 @@ def score_of(name: str, seed: int, overrides: list[str] | None = None) -> tuple[
     target = TARGETS[name]
     cfg: RunConfig = load_config(CONFIGS / target.config, [*(overrides or []), f"seed={seed}"])
     start = time.perf_counter()
-    data = load_dataset(cfg.data, cfg.seed)
+    data = load_dataset(cfg.data, cfg.seed, dtype=cfg.training.dtype)
     result = Trainer(cfg, data).run()
     if result.status == "diverged":
         raise RuntimeError(f"{name} seed {seed}: {result.reason}")

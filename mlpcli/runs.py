@@ -425,7 +425,7 @@ def train_run(
     """
     from mlpcli.data import load_dataset
 
-    data = load_dataset(cfg.data, cfg.seed)
+    data = load_dataset(cfg.data, cfg.seed, dtype=cfg.training.dtype)
     init = load_checkpoint(Path(cfg.model.init_from)).weights() if cfg.model.init_from else None
     trainer = Trainer(cfg, data, callbacks, init_weights=init, stop=stop)
     if trainer.stop.is_set():  # Ctrl-C while the data loaded: leave nothing behind
@@ -528,7 +528,7 @@ def resume_run(
     if summary.get("status") in FINISHED:
         raise AlreadyFinished(run_dir, summary["status"])
     cfg = read_run_config(run_dir)
-    data = load_dataset(cfg.data, cfg.seed)
+    data = load_dataset(cfg.data, cfg.seed, dtype=cfg.training.dtype)
     init = load_checkpoint(Path(cfg.model.init_from)).weights() if cfg.model.init_from else None
     trainer = Trainer(cfg, data, callbacks, init_weights=init, stop=stop)
     last = run_dir / "checkpoints" / "last.npz"

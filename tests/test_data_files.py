@@ -155,6 +155,25 @@ def test_split_is_stratified_and_seeded(tmp_path):
     assert not np.array_equal(first.parts["test"].X, other.parts["test"].X)
 
 
+@pytest.mark.parametrize("how", [True, "global", False])
+def test_float32_features_are_the_float64_ones_rounded(tmp_path, monkeypatch, how):
+    # the model's dtype straight from the loader (no float64 copy kept for training),
+    # standardised block by block: the same numbers as float64 then a cast
+    rng = np.random.default_rng(0)
+    rows = "".join(
+        f"{a:.6f},{b:.3f},{'ab'[i % 2]}\n"
+        for i, (a, b) in enumerate(rng.normal(size=(50, 2)) * [1, 1000])
+    )
+    path = write(tmp_path, "a,b,y\n" + rows)
+    wide = load_dataset(data(path, standardize=how), 0)
+    monkeypatch.setattr("mlpcli.data.STANDARDIZE_ROWS", 7)
+    narrow = load_dataset(data(path, standardize=how), 0, dtype="float32")
+    for name, part in wide.parts.items():
+        assert part.X.dtype == np.float64 and narrow.parts[name].X.dtype == np.float32
+        assert np.array_equal(part.X.astype(np.float32), narrow.parts[name].X)
+        assert np.array_equal(part.y, narrow.parts[name].y)
+
+
 # ----------------------------------------------------------------------------- missing values
 
 

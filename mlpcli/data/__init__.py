@@ -26,7 +26,8 @@ __all__ = [
 
 @dataclass
 class Part:
-    """One split: features (float64, standardised if asked) and encoded targets."""
+    """One split: features (float64 or the dtype asked for, standardised if asked) and
+    encoded targets."""
 
     X: np.ndarray
     y: np.ndarray  # class indices (int64) or regression targets (float64, shape (n, 1))
@@ -72,10 +73,17 @@ def read_like(cfg: Data, path: Path, require_target: bool = True) -> Table:
     )
 
 
-def load_dataset(cfg: Data, seed: int, progress: mnist.Progress | None = None) -> Dataset:
+def load_dataset(
+    cfg: Data,
+    seed: int,
+    progress: mnist.Progress | None = None,
+    dtype: str | type = np.float64,
+) -> Dataset:
     """Load, encode targets, split with the seed (stratified if asked), standardise.
 
     `progress` reports a download (MNIST, first use only) as (bytes so far, total).
+    `dtype` is the features' dtype in the result: the model's, so that training needs no
+    second copy of them. Standardising is computed in float64 either way, then rounded.
     """
     rng = np.random.default_rng([seed, 0])  # the split; training draws from [seed, 1]
     task = cfg.task or "classification"
@@ -97,7 +105,7 @@ def load_dataset(cfg: Data, seed: int, progress: mnist.Progress | None = None) -
     )
     if cfg.missing == "mean":
         _fill_missing(data, first.origin)
-    _standardize(data, cfg.standardize)
+    _standardize(data, cfg.standardize, np.dtype(dtype))
     return data
 
 
@@ -347,12 +355,16 @@ def _fill_missing(data: Dataset, origin: str) -> None:
     data.fill_values = means
 
 
-def _standardize(data: Dataset, how: bool | str) -> None:
+# Rows standardised at a time when the result is not float64: bounds the float64 scratch.
+STANDARDIZE_ROWS = 4096
+
+
+def _standardize(data: Dataset, how: bool | str, dtype: np.dtype) -> None:
     """z-score every part with the train part's statistics: per feature, or one for all."""
     train = data.parts["train"].X
     if how is False:
         for part in data.parts.values():
-            part.X = np.asarray(part.X, dtype=np.float64)
+            part.X = np.asarray(part.X, dtype=dtype)
         return
     if how == "global":
         mean = np.full(train.shape[1], train.mean(dtype=np.float64))
@@ -362,12 +374,26 @@ def _standardize(data: Dataset, how: bool | str) -> None:
         scale = train.std(axis=0, dtype=np.float64)
         scale[scale == 0] = 1.0  # a constant column stays constant (zero) rather than NaN
     for part in data.parts.values():
-        # In place where the part is already float64: no second copy of a large matrix.
-        X = part.X if part.X.dtype == np.float64 else part.X.astype(np.float64)
+        part.X = _zscore(part.X, mean, scale, dtype)
+    data.scaler_mean, data.scaler_scale = mean, scale
+
+
+def _zscore(X: np.ndarray, mean: np.ndarray, scale: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """(X - mean) / scale computed in float64, returned as `dtype`, without a second copy
+    of a large matrix: in place for float64 input and output, else a block of rows at a time."""
+    if X.dtype == np.float64 and dtype == np.float64:
         X -= mean
         X /= scale
-        part.X = X
-    data.scaler_mean, data.scaler_scale = mean, scale
+        return X
+    out = np.empty(X.shape, dtype)
+    block = np.empty((min(len(X), STANDARDIZE_ROWS), X.shape[1]), np.float64)
+    for start in range(0, len(X), STANDARDIZE_ROWS):
+        rows = X[start : start + STANDARDIZE_ROWS]
+        scratch = block[: len(rows)]
+        np.subtract(rows, mean, out=scratch)
+        scratch /= scale
+        out[start : start + len(rows)] = scratch
+    return out
 
 
 # ----------------------------------------------------------------------------- catalogue
