@@ -575,6 +575,12 @@ def startup() -> list[str]:
     ]
 
 
+# Set on some shared machines to pin OpenBLAS to an older kernel (Haswell on an AVX-512 CPU
+# halves its float32 GEMM rate); to measure the machine as a user has it, run the benchmark
+# with both unset: env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench.py
+FORCED_BLAS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     with contextlib.suppress(OSError):
@@ -586,6 +592,14 @@ def machine() -> str:
     for mod in ("numpy", "torch", "sklearn"):
         with contextlib.suppress(ImportError):
             versions.append(f"{mod} {__import__(mod).__version__}")
+    import numpy as np  # noqa: F401  (maps OpenBLAS into the process, for blas.kernel)
+
+    from mlpcli.engine import blas
+
+    versions.append(f"OpenBLAS kernel {blas.kernel() or 'none (not OpenBLAS)'}")
+    forced = [f"{k}={os.environ[k]}" for k in FORCED_BLAS if k in os.environ]
+    if forced:
+        versions.append(f"forced by {' '.join(forced)}")
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, " + ", ".join(
         versions
     )

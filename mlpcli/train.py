@@ -26,6 +26,10 @@ from mlpcli.engine.optimizers import SGD, Adam, AdamW, Momentum, RMSprop
 from mlpcli.errors import UserError
 
 NORM_SAMPLE = 512  # rows used for the per-epoch gradient norms
+# Training data up to this size is shuffled whole once an epoch (a copy), larger data is
+# gathered batch by batch into a reused buffer: the copy saves two NumPy calls a batch,
+# which is visible in a small model's step, and costs no memory worth counting.
+SHUFFLE_WHOLE_BYTES = 16 << 20
 
 
 @dataclass
@@ -385,18 +389,24 @@ class Trainer:
         lr = self.schedule.lr(epoch - 1)
         self.optimizer.lr = lr
         X, y = self.X["train"], self.y["train"]
-        n = len(X)
+        n, size = len(X), t.batch_size
         order = self.rng.permutation(n) if t.shuffle else np.arange(n)
-        n_batches = math.ceil(n / t.batch_size)
+        whole = X.nbytes <= SHUFFLE_WHOLE_BYTES
+        if whole:  # small data: one shuffled copy, and each batch is a slice of it
+            X, y = X.take(order, axis=0), y.take(order, axis=0)
+        n_batches = math.ceil(n / size)
         total_loss = total_quality = 0.0
         for b in range(n_batches):
             if self.stop.is_set():
                 raise TrainingInterrupted
-            idx = order[b * t.batch_size : (b + 1) * t.batch_size]
-            loss, quality = self._step(*self._gather(X, y, idx))
+            if whole:
+                batch = X[b * size : (b + 1) * size], y[b * size : (b + 1) * size]
+            else:
+                batch = self._gather(X, y, order[b * size : (b + 1) * size])
+            loss, quality = self._step(*batch)
             if not math.isfinite(loss):
                 return None
-            total_loss += loss * len(idx)
+            total_loss += loss * len(batch[0])
             total_quality += quality
             for cb in self.callbacks:
                 cb.on_batch_end(self, b + 1, n_batches)
@@ -471,7 +481,8 @@ class Trainer:
         so epochs are comparable and vanishing or exploding gradients show up clearly.
         """
         x, y = self.X["train"][:NORM_SAMPLE], self.y["train"][:NORM_SAMPLE]
-        _, dlogits = self.loss_fn(self.model.forward(x), y)
+        logits = self.model.forward(x)
+        _, dlogits = self.loss_fn(logits, y, out=logits)
         self.model.backward(dlogits)
         out = {}
         for i, layer in enumerate(self.model.layers):

@@ -352,8 +352,12 @@ def _trainer(dtype: str, dropout: float = 0.0, batch_size: int = 16):
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("dropout", [0.0, 0.25])
-def test_trainer_epoch_matches_a_textbook_loop(dtype, dropout):
-    """One epoch of Trainer (batch gather, in-place step) against a plain loop."""
+@pytest.mark.parametrize("whole", [True, False], ids=["shuffled-copy", "gathered"])
+def test_trainer_epoch_matches_a_textbook_loop(monkeypatch, dtype, dropout, whole):
+    """One epoch of Trainer (batches sliced from a shuffled copy of small data, or gathered
+    row by row from large data; in-place step) against a plain loop."""
+    if not whole:
+        monkeypatch.setattr("mlpcli.train.SHUFFLE_WHOLE_BYTES", 0)
     trainer = _trainer(dtype, dropout)
     trainer._fresh_start()
     model = trainer.model
@@ -394,6 +398,17 @@ def test_same_seed_gives_bit_identical_weights(dtype):
     a.run()
     b.run()
     assert np.array_equal(a.model.flat.value, b.model.flat.value)
+
+
+def test_small_and_large_data_batching_give_bit_identical_runs(monkeypatch):
+    copied = _trainer("float32", dropout=0.2, batch_size=12)
+    copied.cfg.training.epochs = 3
+    copied.run()
+    monkeypatch.setattr("mlpcli.train.SHUFFLE_WHOLE_BYTES", 0)
+    gathered = _trainer("float32", dropout=0.2, batch_size=12)
+    gathered.cfg.training.epochs = 3
+    gathered.run()
+    assert np.array_equal(copied.model.flat.value, gathered.model.flat.value)
 
 
 def test_batch_gather_equals_fancy_indexing():

@@ -188,3 +188,23 @@ def restore() -> None:
 def cores() -> int:
     """Threads the engine computes large products on (1 without a controllable OpenBLAS)."""
     return _state().cores
+
+
+def kernel() -> str | None:
+    """The OpenBLAS kernel NumPy runs (e.g. SkylakeX, Haswell), or None if not OpenBLAS.
+
+    OPENBLAS_CORETYPE in the environment overrides the detected one: an older kernel on a
+    newer CPU can halve the GEMM rate, so benchmarks report it.
+    """
+    lib = _find_openblas()
+    for name in (
+        "scipy_openblas_get_corename64_",
+        "scipy_openblas_get_corename",
+        "openblas_get_corename64_",
+        "openblas_get_corename",
+    ):
+        if lib is not None and hasattr(lib, name):
+            func = getattr(lib, name)
+            func.restype = ctypes.c_char_p
+            return func().decode()
+    return None

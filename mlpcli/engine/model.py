@@ -73,31 +73,37 @@ class Workspace:
 
     `array(kind, layer, rows, cols)` hands out the first `rows` rows of an array kept under
     (kind, layer); a batch with more rows than any before replaces it with a larger one.
-    Arrays start as zeros, and the "zeros" kind is never written to: it stays all zero.
+    Arrays start as zeros (the "ones" kind as ones); the "zeros" and "ones" kinds are never
+    written to.
     """
 
     def __init__(self, dtype: np.dtype) -> None:
         self.dtype = dtype
         self._arrays: dict[tuple[str, int], Array] = {}
+        # The views handed out, by (kind, layer, rows): batches mostly have one size, and
+        # a dict hit costs less than slicing anew (a small model asks ~10 times a step).
+        self._views: dict[tuple[str, int, int], Array] = {}
         self.inputs: list[Array] = []  # each layer's input x, for dW = x.T @ dz
         self.saved: list[tuple[Array | None, Array, Array | None]] = []  # (z, a, dropout mask)
 
     def array(
         self, kind: str, layer: int, rows: int, cols: int, dtype: type | None = None
     ) -> Array:
+        view = self._views.get((kind, layer, rows))
+        if view is not None:
+            return view
         arr = self._arrays.get((kind, layer))
         if arr is None or arr.shape[0] < rows:
-            arr = np.zeros((rows, cols), dtype or self.dtype)
+            fill = 1 if kind == "ones" else 0
+            arr = np.full((rows, cols), fill, dtype or self.dtype)
             self._arrays[kind, layer] = arr
-        return arr[:rows]
+            self._views = {k: v for k, v in self._views.items() if k[:2] != (kind, layer)}
+        view = self._views[kind, layer, rows] = arr[:rows]
+        return view
 
     def ones(self, rows: int) -> Array:
         """A vector of ones: `ones @ dz` is dz's column sums as one BLAS call."""
-        arr = self._arrays.get(("ones", 0))
-        if arr is None or arr.shape[0] < rows:
-            arr = np.ones((rows, 1), self.dtype)
-            self._arrays["ones", 0] = arr
-        return arr[:rows, 0]
+        return self.array("ones", 0, rows, 1)[:, 0]
 
 
 class Dense:
