@@ -235,6 +235,8 @@ class Phases:
 
         steps = len(epochs) * -(-w.rows // w.batch)
         per = {k: v / steps * 1e6 for k, v in self.totals.items()}
+        if "gather" not in per and hasattr(trainer, "_gather"):
+            per["gather"] = 0.0  # small data: batches are slices of a shuffled copy ("rest")
         if "gather" not in per:  # an engine without _gather: time its X[idx] the same way
             X, y = trainer.X["train"], trainer.y["train"]
             order = np.random.default_rng(1).permutation(len(X))
