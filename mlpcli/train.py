@@ -391,8 +391,9 @@ class Trainer:
         X, y = self.X["train"], self.y["train"]
         n, size = len(X), t.batch_size
         order = self.rng.permutation(n) if t.shuffle else np.arange(n)
-        whole = X.nbytes <= SHUFFLE_WHOLE_BYTES
-        if whole:  # small data: one shuffled copy, and each batch is a slice of it
+        # small data: one shuffled copy, each batch a slice of it (unshuffled: of X itself)
+        whole = X.nbytes <= SHUFFLE_WHOLE_BYTES or not t.shuffle
+        if whole and t.shuffle:
             X, y = X.take(order, axis=0), y.take(order, axis=0)
         n_batches = math.ceil(n / size)
         total_loss = total_quality = 0.0

@@ -352,13 +352,14 @@ def _trainer(dtype: str, dropout: float = 0.0, batch_size: int = 16):
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("dropout", [0.0, 0.25])
-@pytest.mark.parametrize("whole", [True, False], ids=["shuffled-copy", "gathered"])
-def test_trainer_epoch_matches_a_textbook_loop(monkeypatch, dtype, dropout, whole):
-    """One epoch of Trainer (batches sliced from a shuffled copy of small data, or gathered
-    row by row from large data; in-place step) against a plain loop."""
-    if not whole:
+@pytest.mark.parametrize("batching", ["shuffled-copy", "gathered", "unshuffled"])
+def test_trainer_epoch_matches_a_textbook_loop(monkeypatch, dtype, dropout, batching):
+    """One epoch of Trainer (batches sliced from a shuffled copy of small data, gathered row
+    by row from large data, or sliced in file order; in-place step) against a plain loop."""
+    if batching == "gathered":
         monkeypatch.setattr("mlpcli.train.SHUFFLE_WHOLE_BYTES", 0)
     trainer = _trainer(dtype, dropout)
+    trainer.cfg.training.shuffle = batching != "unshuffled"
     trainer._fresh_start()
     model = trainer.model
     start = model.flat.value.copy()
@@ -368,7 +369,7 @@ def test_trainer_epoch_matches_a_textbook_loop(monkeypatch, dtype, dropout, whol
     assert record is not None
 
     X, y = trainer.X["train"], trainer.y["train"]
-    order = rng.permutation(len(X))
+    order = rng.permutation(len(X)) if batching != "unshuffled" else np.arange(len(X))
     ref = MLP(model.sizes, model.activations, dropout, model.dtype.type)
     ref.flat.value[...] = start
     steps, total_loss, correct = [], 0.0, 0

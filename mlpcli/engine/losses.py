@@ -54,10 +54,7 @@ def _ones(k: int, dtype: np.dtype) -> Array:
 
 
 def cross_entropy(
-    z: Array,
-    y: Array,
-    label_smoothing: float = 0.0,
-    out: Array | None = None,
+    z: Array, y: Array, label_smoothing: float = 0.0, out: Array | None = None
 ) -> tuple[float, Array]:
     """Mean negative log-likelihood of the softmax of `z` at the true classes `y`.
 
