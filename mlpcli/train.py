@@ -18,7 +18,7 @@ import numpy as np
 
 from mlpcli.config import RunConfig, minimize, primary_metric
 from mlpcli.data import Dataset
-from mlpcli.engine import LOSSES, MLP, Optimizer
+from mlpcli.engine import LOSSES, MLP, Optimizer, blas
 from mlpcli.engine import schedules as sched
 from mlpcli.engine.losses import LossFn
 from mlpcli.engine.metrics import accuracy, predicted_classes, r2
@@ -231,8 +231,11 @@ class Trainer:
     def run(self) -> TrainResult:
         """Train every restart, keep the best on the monitored metric, evaluate it."""
         # Overflow on the way to a NaN loss is reported as divergence, not as warnings.
-        with np.errstate(over="ignore", invalid="ignore"):
-            return self._run()
+        try:
+            with np.errstate(over="ignore", invalid="ignore"):
+                return self._run()
+        finally:
+            blas.restore()  # the engine keeps the BLAS on one thread while it trains
 
     def _run(self) -> TrainResult:
         for cb in self.callbacks:

@@ -457,6 +457,27 @@ def test_split_products_run_blocks_in_fixed_row_ranges(monkeypatch):
     assert [len(blk[0]) for blk in seen[0]] == [33, 33, 34]
 
 
+def test_training_keeps_the_blas_on_one_thread_and_gives_it_back_at_the_end():
+    from mlpcli.engine import blas
+    from mlpcli.train import Callback
+
+    state = blas._state()
+    if state.setter is None:
+        pytest.skip("no controllable OpenBLAS here")
+    seen = []
+
+    class Watch(Callback):
+        def on_batch_end(self, trainer, batch, n_batches):
+            seen.append(state.current)
+
+    trainer = _trainer("float32")
+    trainer.callbacks.append(Watch())
+    trainer.cfg.training.epochs = 2
+    trainer.run()
+    assert seen and set(seen) == {1}
+    assert state.current == state.default
+
+
 def test_a_forked_child_gets_its_own_helper_threads():
     import multiprocessing
 

@@ -4,6 +4,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from mlpcli.engine import blas
 from mlpcli.engine.model import MLP
 
 Array = np.ndarray
@@ -48,7 +49,9 @@ def check_model(
     def f() -> float:
         return loss(model.forward(x), y)[0]
 
-    return {
+    errors = {
         p.name: relative_error(analytic[p.name], numeric_grad(f, p.value, eps=1e-5), floor)
         for p in model.params
     }
+    blas.restore()
+    return errors

@@ -193,11 +193,11 @@ class MLP:
     def forward(self, x: Array, rng: np.random.Generator | None = None) -> Array:
         """Logits for a batch. Passing `rng` means training: dropout is applied with it.
 
-        The result lives in the workspace: the next `forward` overwrites it.
+        The result lives in the workspace: the next `forward` overwrites it. Like
+        `backward`, it leaves the BLAS on one thread (see engine.blas): training code
+        calls `blas.restore()` when it is done, not after every step.
         """
-        logits = self._forward(x, rng, self._work)
-        blas.restore()
-        return logits
+        return self._forward(x, rng, self._work)
 
     def _forward(self, x: Array, rng: np.random.Generator | None, work: Workspace) -> Array:
         n = len(x)
@@ -257,7 +257,6 @@ class MLP:
             layer = self.layers[i]
             dx = work.array("dx", i, n, layer.fan_in) if i > 0 else None
             grad = layer.backward(work.inputs[i], grad, ones, dx)
-        blas.restore()
 
     def logits(self, x: Array, chunk: int = 2048) -> Array:
         """Evaluation-mode logits (no dropout), computed in chunks to bound memory."""
