@@ -35,7 +35,8 @@ from mlpcli.train import (
     TrainResult,
 )
 
-FINISHED = ("completed", "stopped_early", "diverged")  # summary statuses with nothing to resume
+# summary statuses with nothing to resume (pruned: a tune trial its pruner stopped)
+FINISHED = ("completed", "stopped_early", "diverged", "pruned")
 
 
 def create_run_dir(runs_dir: Path, name: str) -> Path:
@@ -448,6 +449,13 @@ def _run(trainer: Trainer, run_dir: Path) -> TrainResult:
             hint=f"checkpoints written before are intact; after freeing space: "
             f"mlpcli train --resume {run_dir}",
         ) from None
+
+
+def set_status(run_dir: Path, status: str, reason: str) -> None:
+    """Give a finished run its final status (a tune trial that its pruner stopped: pruned)."""
+    summary = read_summary(run_dir)
+    summary.update({"status": status, "reason": reason})
+    write_json_atomic(run_dir / "summary.json", summary)
 
 
 def _mark_failed(run_dir: Path, reason: str) -> None:
