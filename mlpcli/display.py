@@ -544,9 +544,14 @@ class TuneLive:
 
 
 def _plain_trial_line(study: "Study", t: "TrialInfo") -> str:
-    best = f"  best {study.best.value:.4f} (trial {study.best.number})" if study.best else ""
+    sign = 1.0 if study.direction == "minimize" else -1.0
+    done = [u for u in study.trials if u.number <= t.number and u.value is not None]
+    best = min(done, key=lambda u: sign * (u.value or 0.0), default=None)
+    shown = (
+        f"  best {best.value:.4f} (trial {best.number})" if best and best.value is not None else ""
+    )
     value = f"  {study.metric} {t.value:.4f}" if t.value is not None else ""
-    return f"trial {t.number} {t.status}{value}  {format_params(t.params)}{best}"
+    return f"trial {t.number} {t.status}{value}  {format_params(t.params)}{shown}"
 
 
 def tune_summary(study: "Study") -> list[RenderableType]:

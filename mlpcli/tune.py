@@ -47,6 +47,7 @@ INSTALL_HINT = "pip install 'mlpcli[tune]'"
 STUDY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 # Optuna's own states, lower-cased, as tune.json and the table show them.
 STATES = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running"}
+UPDATE_SECONDS = 1.0  # tune.json and the live table are redrawn at most this often
 HEARTBEAT_SECONDS = 30  # trials of a killed machine are failed after GRACE_SECONDS of silence
 GRACE_SECONDS = 120
 
@@ -310,11 +311,14 @@ def _storage(plan: TunePlan) -> Any:
             ) from None
         kwargs = {"pool_pre_ping": True}
     try:
+        # A heartbeat lets the next start fail a killed machine's trials; a SQLite study
+        # lives on one machine, where a dead process id says the same at no cost a trial.
+        shared = not plan.storage.startswith("sqlite")
         return optuna.storages.RDBStorage(
             plan.storage,
             engine_kwargs=kwargs,
-            heartbeat_interval=HEARTBEAT_SECONDS,
-            grace_period=GRACE_SECONDS,
+            heartbeat_interval=HEARTBEAT_SECONDS if shared else None,
+            grace_period=GRACE_SECONDS if shared else None,
         )
     except Exception as exc:  # sqlalchemy's OperationalError and friends: one line
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -407,13 +411,6 @@ class Pruning(Callback):
         self.stop = stop
         self.step = 0
         self.pruned_at: int | None = None
-        self.run_dir: Path | None = None
-
-    def on_train_start(self, trainer: Trainer) -> None:
-        writer = next((cb for cb in trainer.callbacks if hasattr(cb, "run_dir")), None)
-        if writer is not None:
-            self.run_dir = writer.run_dir
-            self.trial.set_user_attr("run_dir", writer.run_dir.name)
 
     def on_epoch_end(self, trainer: Trainer, record: EpochRecord) -> None:
         self.step += 1  # over restarts: a step is never reported twice
@@ -482,6 +479,7 @@ def run_trial(
     pruning = Pruning(trial, plan.metric, stop)
     run_dir, result = train_run(cfg, plan.folder, [pruning, *callbacks], stop)
     outcome: dict[str, Any] = {
+        "run_dir": run_dir.name,
         "status": result.status,
         "epochs": pruning.step,
         "reason": result.reason,
@@ -559,6 +557,10 @@ class Study:
 def collect(plan: TunePlan, study: "optuna.Study") -> Study:
     """Every trial of the study (from all workers and machines), and the best."""
     infos = [_info(t) for t in study.get_trials(deepcopy=False)]
+    if any(t.run_dir is None for t in infos):  # a killed trial: find its run dir by name
+        local = _local_run_dirs(plan.folder)
+        for t in infos:
+            t.run_dir = t.run_dir or local.get(t.number)
     best = None
     with contextlib.suppress(ValueError):  # no complete trial yet
         number = study.best_trial.number
@@ -566,6 +568,17 @@ def collect(plan: TunePlan, study: "optuna.Study") -> Study:
     return Study(
         plan.study, plan.folder, plan.shown_storage, plan.metric, plan.direction, infos, best
     )
+
+
+def _local_run_dirs(folder: Path) -> dict[int, str]:
+    """Trial number -> run directory name (`trial-0007-20261201-120000`) in this tune dir."""
+    found: dict[int, str] = {}
+    with contextlib.suppress(OSError):
+        for path in sorted(folder.iterdir()):
+            match = re.match(r"trial-(\d+)-\d{8}-\d{6}", path.name)
+            if match and path.is_dir():
+                found.setdefault(int(match.group(1)), path.name)
+    return found
 
 
 def _info(t: Any) -> TrialInfo:
@@ -583,7 +596,7 @@ def _info(t: Any) -> TrialInfo:
         value=t.value if state == "complete" else None,
         params=dict(t.params),
         seed=worker.get("seed"),
-        run_dir=t.user_attrs.get("run_dir"),
+        run_dir=outcome.get("run_dir"),
         epochs=outcome.get("epochs"),
         seconds=seconds,
         host=worker.get("host"),
@@ -796,7 +809,14 @@ def tune(
     fail_dead_trials(optuna_study)
     deadline = None if plan.timeout is None else time.monotonic() + plan.timeout
 
-    def update() -> Study:
+    last = [-math.inf]
+
+    def update(final: bool = False) -> Study | None:
+        """tune.json and the live table, at most every UPDATE_SECONDS: reading the whole
+        study after every trial would cost short trials more than the trials themselves."""
+        if not final and time.monotonic() - last[0] < UPDATE_SECONDS:
+            return None
+        last[0] = time.monotonic()
         result = collect(plan, optuna_study)
         write_outputs(plan, result)
         if on_update is not None:
@@ -818,13 +838,14 @@ def tune(
             _run_workers(plan, stopper, update, plan.timeout)
     except Interrupted:
         pass
-    result = update()
+    result = update(final=True)
+    assert result is not None
     result.interrupted = stopper.signum
     return result
 
 
 def _run_workers(
-    plan: TunePlan, stopper: Stopper, update: Callable[[], Study], timeout: float | None
+    plan: TunePlan, stopper: Stopper, update: Callable[[], object], timeout: float | None
 ) -> None:
     from mlpcli.grid import _blas_threads_per_worker
 

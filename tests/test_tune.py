@@ -232,6 +232,7 @@ def test_seeded_search_is_reproducible(tmp_path, cli):
     assert outcome("a") == outcome("b")
 
 
+@pytest.mark.slow
 def test_every_sampler_and_pruner_runs(tmp_path, cli):
     for sampler, pruner in (("random", "hyperband"), ("cmaes", "none"), ("grid", "median")):
         space = (
@@ -324,8 +325,9 @@ def test_pruned_trials_say_so_in_run_dir_and_compare(tmp_path, cli):
 # ----------------------------------------------------------------------------- workers
 
 
+@pytest.mark.slow
 def test_two_workers_share_one_sqlite_study(tmp_path, cli):
-    config = write_config(tmp_path, SEARCH.replace("epochs: 6", "epochs: 30"))
+    config = write_config(tmp_path, SEARCH.replace("epochs: 6", "epochs: 20"))
     result = cli("tune", config, "--trials", "6", "--jobs", "2", "--quiet")
     assert result.exit_code == 0, result.output
     trials = _tune_json(tmp_path / "runs" / "iris-tune")["trials"]
@@ -334,3 +336,9 @@ def test_two_workers_share_one_sqlite_study(tmp_path, cli):
     assert all(t["state"] in ("complete", "pruned") for t in trials)
     assert len({t["pid"] for t in trials}) == 2  # both workers ran trials
     assert len({t["run_dir"] for t in trials}) == 6
+
+
+@pytest.mark.parametrize("config", sorted((ROOT / "configs" / "tune").glob("*.yaml")), ids=str)
+def test_shipped_tune_configs_plan(tmp_path, config):
+    plan = tune.plan_tune(config, runs_dir=tmp_path / "runs")
+    assert plan.trials >= 1 and not (tmp_path / "runs").exists()

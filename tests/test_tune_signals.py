@@ -52,6 +52,7 @@ def _trials(tmp_path):
     return json.loads((tmp_path / "runs" / "stopped" / "tune.json").read_text())["trials"]
 
 
+@pytest.mark.slow
 def test_a_sigkilled_trial_is_failed_on_the_next_start_and_not_counted(tmp_path):
     proc = _start(tmp_path, "--set", "training.epochs=100000")
     try:
@@ -79,7 +80,11 @@ def test_a_sigkilled_trial_is_failed_on_the_next_start_and_not_counted(tmp_path)
 
 @pytest.mark.parametrize(
     ("signum", "code", "jobs"),
-    [(signal.SIGINT, 130, "1"), (signal.SIGTERM, 143, "1"), (signal.SIGTERM, 143, "2")],
+    [
+        (signal.SIGINT, 130, "1"),
+        pytest.param(signal.SIGTERM, 143, "1", marks=pytest.mark.slow),
+        pytest.param(signal.SIGTERM, 143, "2", marks=pytest.mark.slow),
+    ],
     ids=["ctrl-c", "sigterm", "sigterm-2-workers"],
 )
 def test_a_signal_stops_after_the_batch_and_marks_the_trial(tmp_path, signum, code, jobs):
