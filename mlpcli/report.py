@@ -404,7 +404,10 @@ def _history(runs: list[Run], key: str) -> Figure:
             "line": {"shape": "hv", "color": "#d62728"},
         },
     ]
-    return Figure("search history", data, _layout("run (in the order started)", key))
+    layout = _layout("run (in the order started)", key)
+    if len(order) <= 20:
+        layout["xaxis"]["dtick"] = 1
+    return Figure("search history", data, layout)
 
 
 # ----------------------------------------------------------------------------- best run
