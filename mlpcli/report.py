@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from mlpcli.compare import RUN_FILES, Comparison, Row, Run, compare_runs
-from mlpcli.display import STATUS_STYLE, _fmt_stat, format_value
+from mlpcli.display import _fmt_stat, format_value, status_style
 from mlpcli.errors import UserError
 
 INSTALL_HINT = 'pip install "mlpcli[report]"  (or: pip install plotly)'
@@ -670,7 +670,7 @@ def _table_html(c: Comparison) -> str:
     lines.append("</tr></thead><tbody>")
     for row in c.rows:
         best = row is c.best
-        colour = CSS_COLOUR.get(STATUS_STYLE.get(row.status, "yellow"), CSS_COLOUR["yellow"])
+        colour = CSS_COLOUR[status_style(row.status)]
         cells = [
             _td("★" if best else "", 0 if best else 1, "star"),
             _td(row.label, row.label, "name", title=", ".join(str(r.path) for r in row.runs)),
@@ -707,7 +707,7 @@ def _runs_html(c: Comparison) -> str:
     parts = ["<h2>Runs</h2>"]
     for row in c.rows:
         for run in row.runs:
-            colour = CSS_COLOUR.get(STATUS_STYLE.get(run.status, "yellow"), CSS_COLOUR["yellow"])
+            colour = CSS_COLOUR[status_style(run.status)]
             reason = f" · {run.reason}" if run.reason else ""
             config = "\n".join(f"{k}: {format_value(v)}" for k, v in run.config.items())
             summary = json.dumps(run.summary, indent=2, default=str)

@@ -52,7 +52,7 @@ def test_seed_groups_are_a_mean_and_a_band(grid):
     page = pages.build_page([grid])
     loss = page.sections[0][1][0]
     bands = [t for t in loss.data if t.get("fill") == "toself"]
-    lines = [t for t in loss.data if t.get("mode") == "lines"]
+    lines = [t for t in loss.data if "fill" not in t]
     assert len(lines) == 4 and len(bands) == 4  # 2 rows x (train, val)
     c = compare_runs([grid])
     row = c.rows[0]
