@@ -481,7 +481,8 @@ def report(
             )
     size = (written.bytes_total - written.bytes_script) / 1e6
     print(
-        f"report: {written.path} ({written.runs} runs, {written.plots} plots, "
+        f"report: {written.path} ({written.runs} run{'s' if written.runs != 1 else ''}, "
+        f"{written.plots} plots, "
         f"{size:.2f} MB besides plotly.js)",
         file=sys.stderr,
     )

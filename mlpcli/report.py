@@ -214,11 +214,15 @@ def _lr(comparison: Comparison) -> Figure:
                     "epoch %{x}: lr %{y:.4g}<extra></extra>",
                 }
             )
-    positive = all(v > 0 for row in comparison.rows for v in row.runs[0].curves.get("lr", []))
+    values = [v for row in comparison.rows for v in row.runs[0].curves.get("lr", [])]
+    positive = bool(values) and min(values) > 0 and max(values) / min(values) >= 10
+    layout = _layout("epoch", "lr", yaxis_type="log" if positive else "linear")
+    if not positive:
+        layout["yaxis"]["rangemode"] = "tozero"
     return Figure(
         "learning rate per epoch",
         data,
-        _layout("epoch", "lr", yaxis_type="log" if positive and data else "linear"),
+        layout,
         "as the schedule set it (of the first run of each row)",
     )
 
@@ -246,6 +250,14 @@ def _norms(comparison: Comparison, kind: str) -> Figure | None:
         return None
     best = _best_run(comparison)
     shown = runs.index(best) if best in runs else 0
+    logs = [
+        math.log10(v)
+        for run in runs
+        for layer in _layers(run)
+        for v in run.curves.get(f"{layer}.{kind}_norm", [])
+        if v > 0 and math.isfinite(v)
+    ]
+    lo, hi = (min(logs), max(logs)) if logs else (0.0, 1.0)  # one scale: runs compare by colour
     data = []
     for n, run in enumerate(runs):
         layers = _layers(run)
@@ -258,6 +270,8 @@ def _norms(comparison: Comparison, kind: str) -> Figure | None:
             {
                 "type": "heatmap",
                 "z": z,
+                "zmin": lo,
+                "zmax": hi,
                 "x": list(range(1, len(z[0]) + 1)) if z else [],
                 "y": [_layer_label(run, layer) for layer in layers],
                 "text": text,
@@ -291,7 +305,7 @@ def _norms(comparison: Comparison, kind: str) -> Figure | None:
             if kind == "grad"
             else ""
         )
-        + ("; choose the run above the plot" if len(runs) > 1 else "")
+        + ("; choose the run above the plot (one colour scale for all)" if len(runs) > 1 else "")
     )
     return Figure(f"per-layer {what} norms", data, layout, caption)
 
@@ -304,7 +318,7 @@ def _search(comparison: Comparison) -> list[Figure]:
     runs = [r for row in comparison.rows for r in row.runs]
     key = _rank_key(comparison)
     scored = [r for r in runs if _finite(r.value(key))]
-    if not comparison.differing or len(comparison.rows) < 2 or len(scored) < 2:
+    if not comparison.differing or len(comparison.rows) < 2 or len(scored) < 3:
         return []
     return [_parallel(comparison, scored, key), _history(scored, key)]
 
@@ -345,10 +359,12 @@ def _parallel(comparison: Comparison, runs: list[Run], key: str) -> Figure:
                 "showscale": True,
             },
             "dimensions": dimensions,
+            "labelangle": -12 if len(dimensions) > 3 else 0,
+            "labelside": "top",
         }
     ]
     layout = _layout("", "")
-    layout["margin"] = {"l": 60, "r": 60, "t": 50, "b": 30}
+    layout["margin"] = {"l": 60, "r": 60, "t": 50 if len(dimensions) <= 3 else 90, "b": 30}
     return Figure(
         "searched values against the metric",
         data,
@@ -646,7 +662,7 @@ def _meta_line(page: Page, reload_seconds: float | None) -> str:
     epochs = sum(len(r.curves.get("epoch", [])) for row in c.rows for r in row.runs) if c else 0
     return (
         f'<p class=meta data-runs="{runs}" data-epochs="{epochs}">'
-        f"{runs} runs · written {when}{live}</p>"
+        f"{runs} run{'s' if runs != 1 else ''} · written {when}{live}</p>"
     )
 
 

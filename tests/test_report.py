@@ -212,3 +212,19 @@ def _wait(condition, seconds: float = 20.0) -> None:
             return
         done.wait(0.02)
     raise AssertionError("timed out")
+
+
+@pytest.mark.slow
+def test_tour_script_writes_a_report_per_claim(tmp_path):
+    import subprocess
+
+    from tests.helpers import ROOT
+
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "docs" / "make_tour.py"), "--quick", "--only", "1",
+         "--out", str(tmp_path / "img"), "--reports", str(tmp_path / "reports")],
+        capture_output=True, text=True, check=False, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    page = (tmp_path / "reports" / "01.html").read_text(encoding="utf-8")
+    assert "softmax-iris" in page and 'data-runs="1"' in page
