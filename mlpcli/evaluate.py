@@ -208,7 +208,10 @@ def run_split(saved: SavedModel, split: str, data: Path | None = None) -> Rows:
             d, saved.cfg.seed, dtype=saved.model.dtype, pipeline=saved.preprocess
         )
     except UserError as exc:
-        raise UserError(f"{exc} (the data path stored in {saved.path})", hint=hint) from None
+        raise UserError(
+            f"{exc} (a data path stored in {saved.path}; give --data FILE to choose the file)",
+            hint=exc.hint,
+        ) from None
     if data_set.feature_names != saved.feature_names or data_set.class_names != saved.class_names:
         raise UserError(
             f"{source}: its columns or classes differ from those {saved.path} was trained on",
