@@ -91,6 +91,23 @@ def _clean_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _notes(notes: list[str]) -> None:
+    """What the data pipeline did that the user should know (columns ignored, cells filled)."""
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+
+
+def _data_notes() -> Any:
+    """A callback that shows the data notes once training starts (the data is loaded)."""
+    from mlpcli.train import Callback
+
+    class DataNotes(Callback):
+        def on_train_start(self, trainer: Any) -> None:
+            _notes(trainer.data.notes)
+
+    return DataNotes()
+
+
 @contextlib.contextmanager
 def _ctrl_c_stops(stop: threading.Event) -> Iterator[None]:
     """The first Ctrl-C asks training to stop after the current batch; a second quits at once."""
@@ -150,6 +167,7 @@ def train(
     from mlpcli import display
     from mlpcli.config import load_config
     from mlpcli.runs import AlreadyFinished, RunInterrupted, resume_run, train_run
+    from mlpcli.status import RunStatus
 
     if config is None and resume is None:
         raise UserError(
@@ -178,6 +196,8 @@ def train(
         raise UserError("--jobs goes with --grid or --repeat")
     progress = display.progress_callback(quiet)
     callbacks = [progress] if progress else []
+    if not quiet:
+        callbacks.insert(0, _data_notes())
     stop = threading.Event()
     try:
         with _ctrl_c_stops(stop):
@@ -194,14 +214,14 @@ def train(
         display.close_progress(progress)
         print(f"interrupted: {exc}", file=sys.stderr)
         raise typer.Exit(exc.exit_code) from None
-    if result.status == "interrupted":
+    if result.status is RunStatus.INTERRUPTED:
         print(
             f"interrupted: the last checkpoint and metrics.csv are saved in {run_dir}\n"
             f"resume with: mlpcli train --resume {run_dir}",
             file=sys.stderr,
         )
         raise typer.Exit(RunInterrupted.exit_code)
-    if result.status == "diverged":
+    if result.status is RunStatus.DIVERGED:
         raise TrainingFailed(f"{run_dir}: training diverged: {result.reason}")
     if len(result.restarts) > 1:
         display.stdout.print(display.restart_table(result))
@@ -245,6 +265,7 @@ def eval_(
     if split is not None and split not in SPLITS:
         raise UserError(f"--split {split}: choose one of {', '.join(SPLITS)}")
     report = evaluate(checkpoint, data, split)
+    _notes(report.notes)
     if plot is not None:
         from mlpcli.plot import plot_boundary
 
@@ -296,17 +317,25 @@ def predict(
     checkpoint: Path = typer.Argument(
         ..., metavar="CHECKPOINT_OR_RUN_DIR", help="a .npz checkpoint, or a run directory"
     ),
-    data: Path = typer.Option(..., "--data", help="CSV (or NPZ) rows to predict; no target needed"),
+    data: Path = typer.Option(
+        ..., "--data", help="CSV, NPZ or Parquet rows to predict; no target needed"
+    ),
     out: Path | None = typer.Option(None, "--out", help="write the CSV here instead of stdout"),
     proba: bool = typer.Option(False, "--proba", help="one probability column per class"),
+    label: bool = typer.Option(False, "--label", help="with --proba: the predicted class too"),
+    keep: list[str] = typer.Option(
+        [], "--keep", metavar="COL", help="copy a column of the input (an ID) into the output"
+    ),
 ) -> None:
     """Predictions for new rows as CSV: class names, probabilities (--proba), or values.
 
-    One output row per input row, in input order; the input needs no target column.
+    One output row per input row, in input order; the input needs no target column, and
+    columns the model does not use are ignored.
     """
     from mlpcli.evaluate import predict as predict_rows
 
-    predictions = predict_rows(checkpoint, data, proba)
+    predictions = predict_rows(checkpoint, data, proba, label, keep)
+    _notes(predictions.notes)
     if out is None:
         predictions.write_csv(sys.stdout)
         return
@@ -315,6 +344,28 @@ def predict(
             predictions.write_csv(f)
     except OSError as exc:
         raise UserError(f"{out}: cannot write predictions: {exc.strerror}") from None
+
+
+@app.command()
+@_clean_errors
+def inspect(
+    data: Path = typer.Argument(..., help="a CSV, Parquet or NPZ file"),
+    target: str | None = typer.Option(
+        None, "--target", help="the target column (default: the last)"
+    ),
+) -> None:
+    """A table's columns as mlpcli will read them, and a starter config that trains on it.
+
+    Shows each column's kind (numeric / categorical / ignored), missing cells, distinct
+    values and examples, the target's classes, then a config as YAML on stdout.
+    """
+    from mlpcli import display
+    from mlpcli.data.inspect import inspect_table
+
+    info = inspect_table(data, target)
+    for renderable in display.inspect_tables(info):
+        display.stderr.print(renderable, soft_wrap=isinstance(renderable, str))
+    print(info.config, end="")
 
 
 @app.command()
@@ -505,6 +556,89 @@ def schema() -> None:
     from mlpcli.config import RunConfig
 
     print(json.dumps(RunConfig.model_json_schema(), indent=2))
+
+
+@app.command()
+@_clean_errors
+def report(
+    paths: list[Path] = typer.Argument(
+        ..., metavar="RUNS_DIR_OR_RUNS...", help="run directories, or folders of runs"
+    ),
+    out: Path = typer.Option(Path("report.html"), "--out", help="the HTML file to write"),
+    open_: bool = typer.Option(False, "--open", help="open the page in the web browser"),
+    watch: bool = typer.Option(
+        False, "--watch", help="rewrite the page while runs train (Ctrl-C ends); it reloads itself"
+    ),
+    every: float = typer.Option(
+        3.0, "--every", min=0.2, help="with --watch: seconds between checks for new epochs"
+    ),
+    sort: str | None = typer.Option(
+        None, "--sort", help="column or config key to sort the table by (as compare)"
+    ),
+    per_run: bool = typer.Option(
+        False, "--per-run", help="one row per run, even for runs that differ only by seed"
+    ),
+) -> None:
+    """The runs as one self-contained HTML page: table, curves, norms, search, best model.
+
+    Every script and style is inside the file (no network request), so it opens offline
+    and can be mailed. Needs plotly (the 'report' extra).
+    """
+    from mlpcli import report as pages
+
+    if not watch:
+        written = pages.write_report(paths, out, sort=sort, group=not per_run)
+    else:
+        stop = threading.Event()
+        with _signals_stop(stop):
+            if open_:
+                pages.write_report(paths, out, sort, not per_run, reload_seconds=every)
+                _open_page(out)
+                open_ = False
+            written = pages.watch(
+                paths,
+                out,
+                every,
+                stop,
+                on_write=lambda w: print(f"report: {w.path} ({w.runs} runs)", file=sys.stderr),
+                sort=sort,
+                group=not per_run,
+            )
+    size = (written.bytes_total - written.bytes_script) / 1e6
+    print(
+        f"report: {written.path} ({written.runs} run{'s' if written.runs != 1 else ''}, "
+        f"{written.plots} plots, "
+        f"{size:.2f} MB besides plotly.js)",
+        file=sys.stderr,
+    )
+    if open_:
+        _open_page(out)
+
+
+def _open_page(out: Path) -> None:
+    import webbrowser
+
+    if not webbrowser.open(out.resolve().as_uri()):
+        print(f"no web browser found: open {out} yourself", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def _signals_stop(stop: threading.Event) -> Iterator[None]:
+    """Ctrl-C or SIGTERM sets `stop`: a watch loop ends after writing its last page."""
+
+    def handle(signum: int, frame: Any) -> None:
+        stop.set()
+
+    try:
+        previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def main() -> None:

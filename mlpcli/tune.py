@@ -38,6 +38,7 @@ from mlpcli.config import (
     minimize,
 )
 from mlpcli.errors import UserError
+from mlpcli.status import RunStatus
 from mlpcli.train import Callback, EpochRecord, Trainer, TrainResult
 
 if TYPE_CHECKING:
@@ -470,7 +471,7 @@ def run_trial(
     try:
         cfg = load_config(plan.config_path, items)
     except UserError as exc:  # a combination the config refuses (each value alone passed)
-        trial.set_user_attr("outcome", {"status": "invalid", "reason": str(exc)})
+        trial.set_user_attr("outcome", {"status": RunStatus.INVALID, "reason": str(exc)})
         raise
     stop = threading.Event()
     stopper.current = stop
@@ -484,19 +485,20 @@ def run_trial(
         "epochs": pruning.step,
         "reason": result.reason,
     }
-    if result.status == "interrupted" and pruning.pruned_at is not None and stopper.signum is None:
-        outcome["status"] = "pruned"
+    interrupted = result.status is RunStatus.INTERRUPTED
+    if interrupted and pruning.pruned_at is not None and stopper.signum is None:
+        outcome["status"] = RunStatus.PRUNED
         outcome["reason"] = (
             f"pruned by the {plan.tune.pruner} pruner after epoch {pruning.pruned_at} "
             f"({plan.metric} not among the better trials)"
         )
-        set_status(run_dir, "pruned", outcome["reason"])
+        set_status(run_dir, RunStatus.PRUNED, outcome["reason"])
     trial.set_user_attr("outcome", outcome)
-    if outcome["status"] == "pruned":
+    if outcome["status"] is RunStatus.PRUNED:
         raise TrialPruned(outcome["reason"])
-    if result.status == "interrupted":
+    if interrupted:
         raise Interrupted(stopper.signum or signal.SIGINT)
-    if result.status == "diverged":
+    if result.status is RunStatus.DIVERGED:
         # told to Optuna as pruned: samplers rank it below every finished trial
         raise TrialPruned(result.reason)
     return trial_value(result, plan.metric)
@@ -585,7 +587,8 @@ def _info(t: Any) -> TrialInfo:
     worker = t.user_attrs.get("worker") or {}
     outcome = t.user_attrs.get("outcome") or {}
     state = STATES.get(t.state.name, t.state.name.lower())
-    status = outcome.get("status") or {"running": "running", "failed": "crashed"}.get(state, state)
+    derived = {"running": RunStatus.RUNNING, "failed": RunStatus.CRASHED}  # no outcome yet
+    status = outcome.get("status") or derived.get(state, state)
     seconds = None
     if t.datetime_start is not None and t.datetime_complete is not None:
         seconds = round((t.datetime_complete - t.datetime_start).total_seconds(), 3)
@@ -619,7 +622,8 @@ def fail_dead_trials(study: "optuna.Study") -> list[int]:
         worker = t.user_attrs.get("worker") or {}
         if worker.get("host") == host and not _alive(worker.get("pid")):
             with contextlib.suppress(Exception):  # another process failed it first
-                outcome = {"status": "crashed", "reason": f"process {worker.get('pid')} is gone"}
+                gone = f"process {worker.get('pid')} is gone"
+                outcome = {"status": RunStatus.CRASHED, "reason": gone}
                 study._storage.set_trial_user_attr(t._trial_id, "outcome", outcome)
                 study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
                 failed.append(t.number)
