@@ -8,8 +8,6 @@ model (and, later, to resume). `h = act(h @ W + b)` layer by layer reproduces th
 
 import itertools
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ import numpy as np
 
 from mlpcli.engine import ACTIVATIONS, OUTPUTS
 from mlpcli.errors import UserError
+from mlpcli.writes import replace_atomically
 
 FORMAT_VERSION = 1
 DTYPES = ("float32", "float64")
@@ -43,17 +42,7 @@ def save_checkpoint(
     """
     meta = {"format_version": FORMAT_VERSION, **meta}
     payload = {**arrays, "meta": np.array(json.dumps(meta))}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **payload)  # type: ignore[arg-type]
-            f.flush()
-            if durable:
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    replace_atomically(path, lambda f: np.savez(f, **payload), durable)  # type: ignore[arg-type]
 
 
 def load_checkpoint(path: Path) -> Checkpoint:

@@ -23,7 +23,7 @@ try:  # typer >= 0.22 vendors click as typer._click
 except ImportError:  # pragma: no cover - older typer depends on click itself
     from click.exceptions import ClickException  # type: ignore[no-redef]
 
-from mlpcli.errors import TrainingFailed, UserError
+from mlpcli.errors import TrainingFailed, UserError, printable
 
 
 class _OneLineErrors(TyperGroup):
@@ -78,11 +78,10 @@ def _clean_errors(command: F) -> F:
         except (UserError, TrainingFailed) as exc:
             if os.environ.get("MLPCLI_DEBUG"):
                 raise
-            message = str(exc).replace("\r", "\\r").replace("\n", "\\n")  # always one line
-            print(f"error: {message}", file=sys.stderr)
+            print(f"error: {printable(str(exc))}", file=sys.stderr)  # always one line
             hint = getattr(exc, "hint", None)
             if hint:
-                print(f"hint: {hint}", file=sys.stderr)
+                print(f"hint: {printable(hint)}", file=sys.stderr)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:  # Ctrl-C outside training (which handles its own): exit 130
             print("interrupted", file=sys.stderr)

@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeGuard
 
-import yaml
-
+from mlpcli.config import read_yaml
 from mlpcli.errors import UserError
 
 RUN_FILES = ("summary.json", "config.yaml", "metrics.csv")
@@ -260,12 +259,12 @@ def _read_summary(path: Path, problems: list[str]) -> dict[str, Any]:
 
 
 def _read_config(path: Path, problems: list[str]) -> Any:
-    try:
-        content = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    if not path.exists():
         problems.append("config.yaml is missing")
         return None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+    try:
+        content, _ = read_yaml(path)  # the limits every YAML reader applies
+    except UserError as exc:
         problems.append(f"config.yaml is unreadable ({_short(exc)})")
         return None
     if not isinstance(content, dict):

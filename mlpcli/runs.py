@@ -10,7 +10,6 @@ import json
 import math
 import os
 import platform
-import tempfile
 import threading
 import time
 from datetime import datetime
@@ -18,11 +17,10 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
-import yaml
 
 from mlpcli import __version__
 from mlpcli.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from mlpcli.config import RunConfig, config_from_dict, dump_config
+from mlpcli.config import RunConfig, config_from_dict, dump_config, read_yaml
 from mlpcli.errors import UserError
 from mlpcli.train import (
     Callback,
@@ -34,8 +32,10 @@ from mlpcli.train import (
     TrainerState,
     TrainResult,
 )
+from mlpcli.writes import open_append, refuse_links, write_json_atomic, write_text_atomic
 
 FINISHED = ("completed", "stopped_early", "diverged")  # summary statuses with nothing to resume
+RUN_FILES = ("config.yaml", "metrics.csv", "summary.json", "checkpoints")
 
 
 def create_run_dir(runs_dir: Path, name: str) -> Path:
@@ -56,20 +56,6 @@ def create_run_dir(runs_dir: Path, name: str) -> Path:
         (path / "checkpoints").mkdir()
         return path
     raise UserError(f"{runs_dir}: too many runs named '{name}' in the same second")
-
-
-def write_json_atomic(path: Path, content: dict[str, Any]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(content, f, indent=2)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:  # a second Ctrl-C included: leave no temporary file behind
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def versions() -> dict[str, str]:
@@ -241,7 +227,7 @@ class RunWriter(Callback):
     def on_train_start(self, trainer: Trainer) -> None:
         now = datetime.now().isoformat(timespec="seconds")
         if self.resumed is None:
-            (self.run_dir / "config.yaml").write_text(dump_config(self.cfg), encoding="utf-8")
+            write_text_atomic(self.run_dir / "config.yaml", dump_config(self.cfg))
             self.summary = {
                 "name": self.cfg.name,
                 "status": "running",
@@ -282,7 +268,7 @@ class RunWriter(Callback):
     def _open_metrics(self, columns: list[str]) -> None:
         path = self.run_dir / "metrics.csv"
         header = _csv_header(path) if self.resumed is not None else None
-        self.metrics_file = path.open("a" if header else "w", newline="", encoding="utf-8")
+        self.metrics_file = open_append(path, truncate=not header)
         self.writer = csv.DictWriter(self.metrics_file, fieldnames=header or columns)
         if not header:
             self.writer.writeheader()
@@ -395,20 +381,7 @@ def truncate_metrics(path: Path, position: tuple[int, int]) -> None:
             break
         keep.append(line)
     if len(keep) < len(lines):
-        _write_text_atomic(path, "".join(keep))
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        write_text_atomic(path, "".join(keep))
 
 
 def train_run(
@@ -504,10 +477,7 @@ def read_summary(run_dir: Path) -> dict[str, Any]:
 def read_run_config(run_dir: Path) -> RunConfig:
     """The resolved config a run directory was trained with."""
     path = run_dir / "config.yaml"
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise UserError(f"{path}: cannot read the run's config: {exc}") from None
+    raw, _ = read_yaml(path)  # the limits every YAML reader applies
     if not isinstance(raw, dict):
         raise UserError(f"{path}: not a config (not a mapping)")
     return config_from_dict(raw, str(path))
@@ -524,6 +494,7 @@ def resume_run(
     """
     from mlpcli.data import load_dataset
 
+    refuse_links([run_dir / n for n in RUN_FILES] + list(run_dir.glob("checkpoints*/*")))
     summary = read_summary(run_dir)
     if summary.get("status") in FINISHED:
         raise AlreadyFinished(run_dir, summary["status"])
