@@ -118,11 +118,18 @@ def _check_model(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]
         raise _invalid(
             path, f"meta 'activations' must name {len(sizes) - 2} of: {', '.join(ACTIVATIONS)}"
         )
-    if meta.get("output", "linear") not in OUTPUTS:
-        raise _invalid(path, f"meta 'output' {meta['output']!r} is not one of {', '.join(OUTPUTS)}")
-    if meta.get("dtype", "float32") not in DTYPES:
-        raise _invalid(path, f"meta 'dtype' {meta['dtype']!r} is not one of {', '.join(DTYPES)}")
-    dtype = np.dtype(meta.get("dtype", "float32"))
+    for key, valid, default in (("output", OUTPUTS, "linear"), ("dtype", DTYPES, "float32")):
+        value = meta.setdefault(key, default)  # the defaults old checkpoints were written with
+        if not (isinstance(value, str) and value in valid):
+            raise _invalid(path, f"meta '{key}' {_shown(value)} is not one of {', '.join(valid)}")
+    meta["activations"] = activations
+    for key in ("epoch", "restart"):
+        if key in meta and not is_count(meta[key]):
+            raise _invalid(path, f"meta '{key}' {_shown(meta[key])} is not a count (0, 1, 2, ...)")
+    for key, kind in (("config", dict), ("metrics", dict), ("target_name", str)):
+        if meta.get(key) is not None and not isinstance(meta[key], kind):
+            raise _invalid(path, f"meta '{key}' is not a {kind.__name__}")
+    dtype = np.dtype(meta["dtype"])
     for i, (fi, fo) in enumerate(itertools.pairwise(sizes)):
         for key, shape in ((f"layers.{i}.weight", (fi, fo)), (f"layers.{i}.bias", (fo,))):
             if key not in arrays:
@@ -169,7 +176,7 @@ def _check_names(path: Path, meta: dict[str, Any]) -> None:
         )
     task = meta.get("task")
     if task is not None and task not in ("classification", "regression"):
-        raise _invalid(path, f"meta 'task' {task!r} is neither classification nor regression")
+        raise _invalid(path, f"meta 'task' {_shown(task)} is neither classification nor regression")
     classes: Any = meta.get("class_names")
     if task == "classification":
         expected = 2 if meta.get("output") == "sigmoid" else sizes[-1]
@@ -178,6 +185,17 @@ def _check_names(path: Path, meta: dict[str, Any]) -> None:
                 f"{path}: meta 'class_names' must be {expected} names for a "
                 f"{sizes[-1]}-unit {meta.get('output', 'softmax')} output"
             )
+
+
+def is_count(value: Any) -> bool:
+    """A JSON integer >= 0 (not a bool, not a float): an epoch, a restart, a step count."""
+    return type(value) is int and 0 <= value < 2**63
+
+
+def _shown(value: Any) -> str:
+    """A value from a file, short enough for a one-line message."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _strings(value: Any) -> bool:

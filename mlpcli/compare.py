@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any, TypeGuard
 
 from mlpcli.config import read_yaml
-from mlpcli.errors import UserError
+from mlpcli.errors import UserError, printable
 
 RUN_FILES = ("summary.json", "config.yaml", "metrics.csv")
 FINISHED = ("completed", "stopped_early")
 FAILED = ("diverged", "crashed", "corrupt")
+STATUS = re.compile(r"[a-z_]{1,40}")  # what a status looks like; anything else is corrupt
 NOT_HYPERPARAMETERS = ("name",)  # differs between runs by construction
 SPECIAL_SORTS = ("name", "epochs", "best_epoch", "time")
 SPARK = "▁▂▃▄▅▆▇█"
@@ -170,7 +171,8 @@ def is_run_dir(path: Path) -> bool:
 
 def _walk(folder: Path) -> Iterable[Path]:
     try:
-        children = sorted(p for p in folder.iterdir() if p.is_dir())
+        # a link to a folder is not followed: a link to `..` would never end
+        children = sorted(p for p in folder.iterdir() if p.is_dir() and not p.is_symlink())
     except OSError:
         return
     for child in children:
@@ -193,8 +195,12 @@ def read_run(path: Path) -> Run:
     config = flatten(raw_config) if isinstance(raw_config, dict) else {}
     rows = _read_metrics(path / "metrics.csv", problems)
 
-    status = str(summary.get("status", "corrupt")) if summary else "corrupt"
-    reason = str(summary.get("reason") or "")
+    status = summary.get("status")
+    if not (isinstance(status, str) and STATUS.fullmatch(status)):
+        status = "corrupt"
+        if summary:
+            problems.append("summary.json has no valid 'status'")
+    reason = printable(str(summary.get("reason") or ""))[:200]
     if status == "running" and not _alive(summary.get("pid")):
         status = "crashed"
         reason = f"summary says running, but its process {summary.get('pid')} is gone"
@@ -224,7 +230,7 @@ def read_run(path: Path) -> Run:
     if epochs_run is None and rows:
         epochs_run = len(rows)
     wall = summary.get("wall_seconds")
-    wall_seconds = float(wall) if _is_number(wall) else None
+    wall_seconds = float(wall) if _is_number(wall) and math.isfinite(wall) else None
     if wall_seconds is None and rows:
         wall_seconds = sum(row.get("seconds", 0.0) for row in rows)
     return Run(
@@ -241,6 +247,15 @@ def read_run(path: Path) -> Run:
         wall_seconds=wall_seconds,
         problems=problems,
     )
+
+
+def _read_run_or_corrupt(path: Path) -> Run:
+    """`read_run`, and a run whose files hold values it cannot make sense of is corrupt."""
+    try:
+        return read_run(path)
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError, RecursionError) as exc:
+        why = f"its files hold values compare cannot read ({type(exc).__name__})"
+        return Run(path, "corrupt", why, None, "val_loss", {}, {}, None, None, {}, None, [why])
 
 
 def _read_summary(path: Path, problems: list[str]) -> dict[str, Any]:
@@ -289,7 +304,10 @@ def _read_metrics(path: Path, problems: list[str]) -> list[dict[str, float]]:
         try:
             if len(fields) != len(header):
                 raise ValueError
-            rows.append({k: float(v) for k, v in zip(header, fields, strict=True) if v != ""})
+            row = {k: float(v) for k, v in zip(header, fields, strict=True) if v != ""}
+            if not all(_is_count(row.get(k, 1.0)) for k in ("epoch", "restart")):
+                raise ValueError  # nan, inf, -3 or 2.5 as an epoch: not a row mlpcli wrote
+            rows.append(row)
         except ValueError:
             bad += 1
     if bad:
@@ -298,6 +316,10 @@ def _read_metrics(path: Path, problems: list[str]) -> list[dict[str, float]]:
         problems.append("metrics.csv has no 'epoch' column")
         return []
     return rows
+
+
+def _is_count(value: float) -> bool:
+    return math.isfinite(value) and value == int(value) and 0 <= value < 2**53
 
 
 def _alive(pid: Any) -> bool:
@@ -350,15 +372,20 @@ def _best_row(rows: list[dict[str, float]], monitor: str, minimize: bool) -> dic
 
 
 def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+    """A positive count from summary.json (an epoch, a restart), or None."""
+    return value if type(value) is int and 0 < value < 2**53 else None
 
 
 def _is_number(value: Any) -> TypeGuard[int | float]:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    """A JSON number a float can hold (inf and NaN included: a diverged run's loss)."""
+    if type(value) is int:
+        return abs(value) < 2**1023  # a 400-digit integer does not fit a float
+    return type(value) is float
 
 
 def _short(exc: Exception) -> str:
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return printable(text)[:200]
 
 
 def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
@@ -382,7 +409,7 @@ def compare_runs(
     paths: Sequence[Path], sort: str | None = None, top: int | None = None, group: bool = True
 ) -> Comparison:
     """Read the runs under `paths`, diff their configs, build sorted rows."""
-    runs = [read_run(p) for p in find_runs(paths)]
+    runs = [_read_run_or_corrupt(p) for p in find_runs(paths)]
     notes = []
     configs = [r.config for r in runs if r.config]
     common, differing = diff_configs(configs)

@@ -19,7 +19,7 @@ from typing import IO, Any
 import numpy as np
 
 from mlpcli import __version__
-from mlpcli.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from mlpcli.checkpoint import Checkpoint, is_count, load_checkpoint, save_checkpoint
 from mlpcli.config import RunConfig, config_from_dict, dump_config, read_yaml
 from mlpcli.errors import UserError
 from mlpcli.train import (
@@ -144,7 +144,7 @@ def state_from_checkpoint(path: Path, ckpt: Checkpoint, trainer: Trainer) -> Tra
     sizes = {model.n_params, *(q.value.size for q in model.params)}
     for key, value in optimizer.items():
         ok = (
-            value.shape == () and value.dtype.kind in "iu"
+            value.shape == () and value.dtype.kind in "iu" and int(value) >= 0
             if key == "t"
             else value.dtype == model.dtype and value.size in sizes
         )
@@ -152,6 +152,7 @@ def state_from_checkpoint(path: Path, ckpt: Checkpoint, trainer: Trainer) -> Tra
             raise UserError(f"{path}: 'optimizer.{key}' does not fit the model's parameters")
     if "t" not in optimizer:
         raise UserError(f"{path}: not a valid checkpoint: missing 'optimizer.t'")
+    _check_resume_meta(path, meta, info)
     try:
         wait = info["wait"]
         progress = (
@@ -190,9 +191,58 @@ def state_from_checkpoint(path: Path, ckpt: Checkpoint, trainer: Trainer) -> Tra
             best_weights=flat("resume.best_weights") if "resume.best_weights" in arrays else None,
             finished=finished,
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise UserError(f"{path}: not a valid checkpoint: bad resume state ({exc!r})") from None
     return state
+
+
+def _check_resume_meta(path: Path, meta: dict[str, Any], info: dict[str, Any]) -> None:
+    """The types of what `state_from_checkpoint` reads, so that a crafted value is refused
+    here instead of failing (or silently misbehaving) epochs later."""
+
+    def bad(what: str) -> UserError:
+        return UserError(f"{path}: not a valid checkpoint: {what}")
+
+    for key in ("restart", "epoch"):
+        if not is_count(meta.get(key)):
+            raise bad(f"meta '{key}' is not a count (0, 1, 2, ...)")
+    for key in ("best_restart", "best_epoch"):
+        if not is_count(info.get(key)):
+            raise bad(f"meta 'resume.{key}' is not a count (0, 1, 2, ...)")
+    if info.get("wait") is not None and not (
+        is_count(info["wait"]) and is_count(info.get("restart_best_epoch"))
+    ):
+        raise bad("meta 'resume.wait' / 'resume.restart_best_epoch' are not counts")
+    for key in ("best_value", "restart_best"):
+        value = info.get(key)
+        if value is not None and not _is_float(value):
+            raise bad(f"meta 'resume.{key}' is not a number")
+    schedule = meta.get("schedule_state")
+    if not (isinstance(schedule, dict) and all(_is_float(v) for v in schedule.values())):
+        raise bad("meta 'schedule_state' is not a mapping of numbers")
+    rng = meta.get("rng_state")
+    try:
+        np.random.default_rng().bit_generator.state = rng  # type: ignore[assignment]
+    except (TypeError, ValueError, KeyError, OverflowError):
+        raise bad("meta 'rng_state' is not a PCG64 generator state") from None
+    finished = info.get("finished")
+    if not (isinstance(finished, list) and all(isinstance(r, dict) for r in finished)):
+        raise bad("meta 'resume.finished' is not a list of restarts")
+    for r in finished:
+        if not all(is_count(r.get(k)) for k in ("restart", "best_epoch", "epochs_run")):
+            raise bad("meta 'resume.finished' holds a restart without its counts")
+        if not _is_float(r.get("best_value")):
+            raise bad("meta 'resume.finished' holds a restart without its best value")
+
+
+def _is_float(value: Any) -> bool:
+    """A JSON number that fits a float (inf allowed: a monitor's start; NaN refused)."""
+    if type(value) not in (int, float):
+        return False
+    try:
+        return not math.isnan(float(value))
+    except OverflowError:
+        return False
 
 
 # Per-epoch checkpoints are atomic (temp file + rename), so a killed process never leaves
@@ -514,13 +564,11 @@ def resume_run(
         state = state_from_checkpoint(last, ckpt, trainer)
         try:
             trainer.load_state(state)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise UserError(f"{last}: the resume state does not fit this run ({exc})") from None
         position = (state.restart, state.epoch)
         wall = ckpt.meta["resume"].get("wall_seconds")
-        prior_seconds = (
-            float(wall) if isinstance(wall, int | float) and math.isfinite(wall) else 0.0
-        )
+        prior_seconds = float(wall) if _is_float(wall) and math.isfinite(float(wall)) else 0.0
     truncate_metrics(run_dir / "metrics.csv", position)
     trainer.callbacks.insert(
         0, RunWriter(run_dir, cfg, resumed=summary, prior_seconds=prior_seconds)
