@@ -239,10 +239,12 @@ def eval_(
     matrix. Regression: loss, MSE, RMSE, MAE and R².
     """
     from mlpcli import display
-    from mlpcli.evaluate import SPLITS, evaluate
+    from mlpcli.evaluate import SPLITS, check_output_path, evaluate
 
     if split is not None and split not in SPLITS:
         raise UserError(f"--split {split}: choose one of {', '.join(SPLITS)}")
+    if plot is not None:
+        check_output_path(plot, "--plot", [checkpoint, *([data] if data else [])])
     report = evaluate(checkpoint, data, split)
     if plot is not None:
         from mlpcli.plot import plot_boundary
@@ -303,8 +305,11 @@ def predict(
 
     One output row per input row, in input order; the input needs no target column.
     """
+    from mlpcli.evaluate import check_output_path
     from mlpcli.evaluate import predict as predict_rows
 
+    if out is not None:
+        check_output_path(out, "--out", [checkpoint, data])
     predictions = predict_rows(checkpoint, data, proba)
     if out is None:
         predictions.write_csv(sys.stdout)
@@ -335,7 +340,10 @@ def compare(
     """Compare runs: what differs between them, and which did best."""
     from mlpcli import display
     from mlpcli.compare import compare_runs
+    from mlpcli.evaluate import check_output_path
 
+    if plot is not None:
+        check_output_path(plot, "--plot", paths)
     comparison = compare_runs(paths, sort=sort, top=top, group=not per_run)
     if plot is not None:
         from mlpcli.plot import plot_curves

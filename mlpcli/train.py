@@ -24,6 +24,7 @@ from mlpcli.engine.losses import LossFn
 from mlpcli.engine.metrics import accuracy, predicted_classes, r2
 from mlpcli.engine.optimizers import SGD, Adam, AdamW, Momentum, RMSprop
 from mlpcli.errors import UserError
+from mlpcli.sizes import check_fits
 
 NORM_SAMPLE = 512  # rows used for the per-epoch gradient norms
 # Training data up to this size is shuffled whole once an epoch (a copy), larger data is
@@ -163,6 +164,8 @@ def build_loss(cfg: RunConfig) -> LossFn:
 def build_model(cfg: RunConfig, n_features: int, n_outputs: int) -> MLP:
     units = [layer.units for layer in cfg.model.hidden]
     out = 1 if cfg.model.output == "sigmoid" else n_outputs
+    # refused before NumPy tries to allocate it (parameters and optimizer state)
+    check_fits([n_features, *units, out], units, 0, cfg.training.dtype, cfg.optimizer.name)
     return MLP(
         [n_features, *units, out],
         [layer.activation for layer in cfg.model.hidden],
