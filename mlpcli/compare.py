@@ -249,6 +249,13 @@ def read_run(path: Path) -> Run:
     )
 
 
+def _read_file(path: Path) -> str:
+    """A run file's text; a link to /dev/zero or a FIFO is not a run file (and never ends)."""
+    if path.exists() and not path.is_file():
+        raise OSError(f"{path.name} is not a regular file")
+    return path.read_text(encoding="utf-8")
+
+
 def _read_run_or_corrupt(path: Path) -> Run:
     """`read_run`, and a run whose files hold values it cannot make sense of is corrupt."""
     try:
@@ -260,9 +267,12 @@ def _read_run_or_corrupt(path: Path) -> Run:
 
 def _read_summary(path: Path, problems: list[str]) -> dict[str, Any]:
     try:
-        content = json.loads(path.read_text(encoding="utf-8"))
+        content = json.loads(_read_file(path))
     except FileNotFoundError:
         problems.append("summary.json is missing")
+        return {}
+    except RecursionError:
+        problems.append("summary.json is unreadable (nested too deep)")
         return {}
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         problems.append(f"summary.json is unreadable ({_short(exc)})")
@@ -278,6 +288,8 @@ def _read_config(path: Path, problems: list[str]) -> Any:
         problems.append("config.yaml is missing")
         return None
     try:
+        if not path.is_file():
+            raise UserError(f"{path.name} is not a regular file")
         content, _ = read_yaml(path)  # the limits every YAML reader applies
     except UserError as exc:
         problems.append(f"config.yaml is unreadable ({_short(exc)})")
@@ -291,7 +303,7 @@ def _read_config(path: Path, problems: list[str]) -> Any:
 def _read_metrics(path: Path, problems: list[str]) -> list[dict[str, float]]:
     """Rows of metrics.csv; rows that do not parse (a run killed mid-write) are skipped."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = _read_file(path)
     except FileNotFoundError:
         return []  # a run that has not finished its first epoch yet
     except (OSError, UnicodeDecodeError) as exc:

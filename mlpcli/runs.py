@@ -414,19 +414,23 @@ def truncate_metrics(path: Path, position: tuple[int, int]) -> None:
     with path.open(newline="", encoding="utf-8") as f:  # keep the csv module's \r\n
         lines = f.read().splitlines(keepends=True)
     header = next(csv.reader(lines[:1]), [])
-    if not lines or not lines[0].endswith("\n") or not {"epoch", "restart"} <= set(header):
+    if not lines or not lines[0].endswith("\n"):
         path.unlink()  # not even a whole header: the resumed run writes a new file
         return
+    if not {"epoch", "restart"} <= set(header):
+        raise UserError(f"{path}:1: not a metrics.csv header (no 'epoch' and 'restart' columns)")
     epoch_col, restart_col = header.index("epoch"), header.index("restart")
     keep = lines[:1]
-    for line in lines[1:]:
+    for n, line in enumerate(lines[1:], start=2):
         fields = next(csv.reader([line]), [])
-        if not line.endswith("\n") or len(fields) != len(header):
-            break
-        try:
-            where = (int(fields[restart_col]), int(fields[epoch_col]))
-        except ValueError:
-            break
+        torn = not line.endswith("\n")  # a run killed mid-write; only ever the last line
+        if torn or len(fields) != len(header) or not all(
+            fields[i].isdigit() for i in (restart_col, epoch_col)
+        ):
+            if torn or n == len(lines):
+                break
+            raise UserError(f"{path}:{n}: not a row mlpcli wrote (epoch and restart are counts)")
+        where = (int(fields[restart_col]), int(fields[epoch_col]))
         if where > position:
             break
         keep.append(line)
@@ -517,8 +521,9 @@ def read_summary(run_dir: Path) -> dict[str, Any]:
         raise UserError(f"{run_dir}: not a run directory (no summary.json and config.yaml)")
     try:
         summary = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise UserError(f"{path}: cannot read the run summary: {exc}") from None
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        why = "nested too deep" if isinstance(exc, RecursionError) else exc
+        raise UserError(f"{path}: cannot read the run summary: {why}") from None
     if not isinstance(summary, dict):
         raise UserError(f"{path}: not a run summary (not a JSON object)")
     return summary
