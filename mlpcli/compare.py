@@ -280,6 +280,9 @@ def _read_summary(path: Path, problems: list[str]) -> dict[str, Any]:
     if not isinstance(content, dict):
         problems.append("summary.json is not a JSON object")
         return {}
+    huge = [k for k, v in content.items() if type(v) is int and abs(v) >= 2**53]
+    if huge:
+        problems.append(f"summary.json: '{printable(huge[0])[:40]}' is out of range (ignored)")
     return content
 
 

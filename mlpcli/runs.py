@@ -411,8 +411,12 @@ def truncate_metrics(path: Path, position: tuple[int, int]) -> None:
     """
     if not path.exists():
         return
-    with path.open(newline="", encoding="utf-8") as f:  # keep the csv module's \r\n
-        lines = f.read().splitlines(keepends=True)
+    try:
+        with path.open(newline="", encoding="utf-8") as f:  # keep the csv module's \r\n
+            lines = f.read().splitlines(keepends=True)
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise UserError(f"{path}: cannot read the run's metrics: {why}") from None
     header = next(csv.reader(lines[:1]), [])
     if not lines or not lines[0].endswith("\n"):
         path.unlink()  # not even a whole header: the resumed run writes a new file
@@ -425,7 +429,7 @@ def truncate_metrics(path: Path, position: tuple[int, int]) -> None:
         fields = next(csv.reader([line]), [])
         torn = not line.endswith("\n")  # a run killed mid-write; only ever the last line
         if torn or len(fields) != len(header) or not all(
-            fields[i].isdigit() for i in (restart_col, epoch_col)
+            _is_count_text(fields[i]) for i in (restart_col, epoch_col)
         ):
             if torn or n == len(lines):
                 break
@@ -436,6 +440,10 @@ def truncate_metrics(path: Path, position: tuple[int, int]) -> None:
         keep.append(line)
     if len(keep) < len(lines):
         write_text_atomic(path, "".join(keep))
+
+
+def _is_count_text(text: str) -> bool:
+    return text.isascii() and text.isdigit() and len(text) < 19
 
 
 def train_run(
@@ -526,7 +534,32 @@ def read_summary(run_dir: Path) -> dict[str, Any]:
         raise UserError(f"{path}: cannot read the run summary: {why}") from None
     if not isinstance(summary, dict):
         raise UserError(f"{path}: not a run summary (not a JSON object)")
+    if not isinstance(summary.get("status"), str):
+        raise UserError(f"{path}: not a run summary (no 'status' string)")
     return summary
+
+
+def check_resumable_summary(run_dir: Path, summary: dict[str, Any]) -> None:
+    """An unfinished run's summary holds only finite numbers a float or an int64 can hold;
+    anything else was not written by mlpcli, and `--resume` would copy it on."""
+    stack: list[Any] = [summary]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+        elif (type(node) is int and abs(node) >= 2**63) or (
+            type(node) is float and not math.isfinite(node)
+        ):
+            raise UserError(
+                f"{run_dir / 'summary.json'}: holds {_shown(node)}, a number no run writes"
+            )
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 30 else text[:27] + "..."
 
 
 def read_run_config(run_dir: Path) -> RunConfig:
@@ -553,6 +586,7 @@ def resume_run(
     summary = read_summary(run_dir)
     if summary.get("status") in FINISHED:
         raise AlreadyFinished(run_dir, summary["status"])
+    check_resumable_summary(run_dir, summary)
     cfg = read_run_config(run_dir)
     data = load_dataset(cfg.data, cfg.seed, dtype=cfg.training.dtype)
     init = load_checkpoint(Path(cfg.model.init_from)).weights() if cfg.model.init_from else None
