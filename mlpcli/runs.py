@@ -428,8 +428,10 @@ def truncate_metrics(path: Path, position: tuple[int, int]) -> None:
     for n, line in enumerate(lines[1:], start=2):
         fields = next(csv.reader([line]), [])
         torn = not line.endswith("\n")  # a run killed mid-write; only ever the last line
-        if torn or len(fields) != len(header) or not all(
-            _is_count_text(fields[i]) for i in (restart_col, epoch_col)
+        if (
+            torn
+            or len(fields) != len(header)
+            or not all(_is_count_text(fields[i]) for i in (restart_col, epoch_col))
         ):
             if torn or n == len(lines):
                 break
