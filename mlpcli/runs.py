@@ -22,6 +22,7 @@ from mlpcli import __version__
 from mlpcli.checkpoint import Checkpoint, is_count, load_checkpoint, save_checkpoint
 from mlpcli.config import RunConfig, config_from_dict, dump_config, read_yaml
 from mlpcli.errors import UserError
+from mlpcli.status import RunStatus
 from mlpcli.train import (
     Callback,
     EpochRecord,
@@ -34,7 +35,6 @@ from mlpcli.train import (
 )
 from mlpcli.writes import open_append, refuse_links, write_json_atomic, write_text_atomic
 
-FINISHED = ("completed", "stopped_early", "diverged")  # summary statuses with nothing to resume
 RUN_FILES = ("config.yaml", "metrics.csv", "summary.json", "checkpoints")
 
 
@@ -76,9 +76,6 @@ def checkpoint_payload(
     data, model = trainer.data, trainer.model
     state = state if state is not None else trainer.state()
     arrays = dict(state.weights)
-    if data.scaler_mean is not None and data.scaler_scale is not None:
-        arrays["scaler.mean"] = data.scaler_mean
-        arrays["scaler.scale"] = data.scaler_scale
     arrays.update({f"optimizer.{k}": v for k, v in state.optimizer.items()})
     meta = {
         "mlpcli_version": __version__,
@@ -89,6 +86,7 @@ def checkpoint_payload(
         "output": trainer.cfg.model.output,
         "dtype": model.dtype.name,
         "feature_names": data.feature_names,
+        "preprocess": data.preprocess,
         "target_name": data.target_name,
         "class_names": data.class_names,
         "restart": state.restart,
@@ -173,7 +171,7 @@ def state_from_checkpoint(path: Path, ckpt: Checkpoint, trainer: Trainer) -> Tra
                     int(r["best_epoch"]),
                     int(r["epochs_run"]),
                 ),
-                str(r["status"]),
+                RunStatus(r["status"]),
                 str(r["reason"]),
             )
             for r in info["finished"]
@@ -280,7 +278,7 @@ class RunWriter(Callback):
             write_text_atomic(self.run_dir / "config.yaml", dump_config(self.cfg))
             self.summary = {
                 "name": self.cfg.name,
-                "status": "running",
+                "status": RunStatus.RUNNING,
                 "pid": os.getpid(),
                 "started": now,
                 "task": trainer.data.task,
@@ -290,7 +288,7 @@ class RunWriter(Callback):
                 "versions": versions(),
             }
         else:
-            self.summary = {**self.resumed, "status": "running", "pid": os.getpid()}
+            self.summary = {**self.resumed, "status": RunStatus.RUNNING, "pid": os.getpid()}
             self.summary["resumed"] = [*self.resumed.get("resumed", []), now]
             for stale in ("reason", "interrupted"):
                 self.summary.pop(stale, None)
@@ -350,7 +348,7 @@ class RunWriter(Callback):
         if self.metrics_file is not None:
             self.metrics_file.close()
         now = datetime.now().isoformat(timespec="seconds")
-        if result.status == "interrupted":
+        if result.status is RunStatus.INTERRUPTED:
             if self.pending is not None:
                 self._save_last(trainer, *self.pending)
             where = self.summary.get("last_checkpoint")
@@ -361,7 +359,7 @@ class RunWriter(Callback):
             )
             self.summary.update(
                 {
-                    "status": "interrupted",
+                    "status": RunStatus.INTERRUPTED,
                     "reason": f"{result.reason}; {resumes}",
                     "wall_seconds": self._seconds(),
                     "interrupted": now,
@@ -369,7 +367,7 @@ class RunWriter(Callback):
             )
             write_json_atomic(self.run_dir / "summary.json", self.summary)
             return
-        if result.status != "diverged":
+        if result.status is not RunStatus.DIVERGED:
             flat = {f"{split}_{k}": v for split, m in result.final.items() for k, v in m.items()}
             self._save_last(trainer, trainer.state(), flat)
         self.summary.update(
@@ -491,7 +489,7 @@ def _mark_failed(run_dir: Path, reason: str) -> None:
     """Best effort: say in summary.json why the run stopped (the disk may still be full)."""
     try:
         summary = read_summary(run_dir)
-        summary.update({"status": "failed", "reason": reason})
+        summary.update({"status": RunStatus.FAILED, "reason": reason})
         write_json_atomic(run_dir / "summary.json", summary)
     except (OSError, UserError):
         pass
@@ -517,7 +515,7 @@ class RunInterrupted(Exception):
 class AlreadyFinished(Exception):
     """`--resume` of a run that has finished: there is nothing to do."""
 
-    def __init__(self, run_dir: Path, status: str) -> None:
+    def __init__(self, run_dir: Path, status: RunStatus) -> None:
         super().__init__(f"{run_dir}: the run has already finished ({status}); nothing to resume")
         self.status = status
 
@@ -586,8 +584,9 @@ def resume_run(
 
     refuse_links([run_dir / n for n in RUN_FILES] + list(run_dir.glob("checkpoints*/*")))
     summary = read_summary(run_dir)
-    if summary.get("status") in FINISHED:
-        raise AlreadyFinished(run_dir, summary["status"])
+    status = RunStatus.parse(summary.get("status"))
+    if status is not None and status.finished:
+        raise AlreadyFinished(run_dir, status)
     check_resumable_summary(run_dir, summary)
     cfg = read_run_config(run_dir)
     data = load_dataset(cfg.data, cfg.seed, dtype=cfg.training.dtype)

@@ -65,7 +65,7 @@ META_CASES = [
     ("config-string", _set("config", "x"), ["meta 'config'"]),
     ("config-list", _set("config", []), ["meta 'config'"]),
     ("config-invalid", _set("config.optimizer.lr", -1), ["optimizer.lr"]),
-    ("config-unknown-key", _set("config.optimizer.lrr", 1), ["lrr"]),
+    ("config-unknown-key", _set("config.training.epochz", 1), ["epochz"]),
     ("config-bool-as-int", _set("config.training.batch_size", True), ["batch_size"]),
     ("epoch-negative", _set("epoch", -1), ["meta 'epoch'"]),
     ("epoch-string", _set("epoch", "3"), ["meta 'epoch'"]),
@@ -75,7 +75,11 @@ META_CASES = [
     ("restart-negative", _set("restart", -1), ["meta 'restart'"]),
     ("restart-string", _set("restart", "1"), ["meta 'restart'"]),
     ("version-string", _set("format_version", "1"), ["format version '1'"]),
-    ("version-future", _set("format_version", 2), ["format version 2"]),
+    ("version-future", _set("format_version", 99), ["format version 99"]),
+    ("version-float", _set("format_version", 2.0), ["format version 2.0"]),
+    ("preprocess-missing", _set("preprocess", DELETE), ["meta 'preprocess'"]),
+    ("preprocess-string", _set("preprocess", "zscore"), ["meta 'preprocess'"]),
+    ("preprocess-list", _set("preprocess", []), ["meta 'preprocess'"]),
     ("version-missing", _set("format_version", DELETE), ["format version None"]),
     ("metrics-string", _set("metrics", "good"), ["meta 'metrics'"]),
     ("target-number", _set("target_name", 5), ["meta 'target_name'"]),
@@ -114,6 +118,13 @@ def _array(key: str, value: Any):
     return change
 
 
+def _scaler(mean: np.ndarray, scale: np.ndarray):
+    def change(arrays: dict[str, np.ndarray]) -> None:
+        arrays["scaler.mean"], arrays["scaler.scale"] = mean, scale
+
+    return change
+
+
 ARRAY_CASES = [
     ("meta-list", _meta_entry(np.array("[1, 2]")), ["not a JSON object"]),
     ("meta-number", _meta_entry(np.array("3")), ["not a JSON object"]),
@@ -127,10 +138,11 @@ ARRAY_CASES = [
     ("weight-scalar", _array("layers.0.weight", np.float32(1)), ["layers.0.weight", "shape"]),
     ("weight-missing", _array("layers.0.weight", DELETE), ["layers.0.weight"]),
     ("layer-extra", _array("layers.7.weight", np.zeros((1, 1), np.float32)), ["layers.7.weight"]),
-    ("scaler-alone", _array("scaler.scale", DELETE), ["scaler.mean"]),
-    ("scaler-zero", _array("scaler.scale", np.zeros(4, np.float32)), ["scaler.scale"]),
-    ("scaler-shape", _array("scaler.mean", np.zeros(5)), ["scaler.mean", "shape"]),
-    ("scaler-text", _array("scaler.mean", np.array(["a"] * 4)), ["scaler.mean"]),
+    ("scaler-alone", _array("scaler.mean", np.zeros(4, np.float32)), ["go together"]),
+    ("scaler-zero", _scaler(np.zeros(4), np.zeros(4)), ["scaler.scale"]),
+    ("scaler-shape", _scaler(np.zeros(5), np.ones(5)), ["scaler.mean", "shape"]),
+    ("scaler-text", _scaler(np.array(["a"] * 4), np.ones(4)), ["scaler.mean"]),
+    ("scaler-nan", _scaler(np.full(4, np.nan), np.ones(4)), ["scaler.mean"]),
 ]
 
 
