@@ -490,5 +490,88 @@ def schema() -> None:
     print(json.dumps(RunConfig.model_json_schema(), indent=2))
 
 
+@app.command()
+@_clean_errors
+def report(
+    paths: list[Path] = typer.Argument(
+        ..., metavar="RUNS_DIR_OR_RUNS...", help="run directories, or folders of runs"
+    ),
+    out: Path = typer.Option(Path("report.html"), "--out", help="the HTML file to write"),
+    open_: bool = typer.Option(False, "--open", help="open the page in the web browser"),
+    watch: bool = typer.Option(
+        False, "--watch", help="rewrite the page while runs train (Ctrl-C ends); it reloads itself"
+    ),
+    every: float = typer.Option(
+        3.0, "--every", min=0.2, help="with --watch: seconds between checks for new epochs"
+    ),
+    sort: str | None = typer.Option(
+        None, "--sort", help="column or config key to sort the table by (as compare)"
+    ),
+    per_run: bool = typer.Option(
+        False, "--per-run", help="one row per run, even for runs that differ only by seed"
+    ),
+) -> None:
+    """The runs as one self-contained HTML page: table, curves, norms, search, best model.
+
+    Every script and style is inside the file (no network request), so it opens offline
+    and can be mailed. Needs plotly (the 'report' extra).
+    """
+    from mlpcli import report as pages
+
+    if not watch:
+        written = pages.write_report(paths, out, sort=sort, group=not per_run)
+    else:
+        stop = threading.Event()
+        with _signals_stop(stop):
+            if open_:
+                pages.write_report(paths, out, sort, not per_run, reload_seconds=every)
+                _open_page(out)
+                open_ = False
+            written = pages.watch(
+                paths,
+                out,
+                every,
+                stop,
+                on_write=lambda w: print(f"report: {w.path} ({w.runs} runs)", file=sys.stderr),
+                sort=sort,
+                group=not per_run,
+            )
+    size = (written.bytes_total - written.bytes_script) / 1e6
+    print(
+        f"report: {written.path} ({written.runs} run{'s' if written.runs != 1 else ''}, "
+        f"{written.plots} plots, "
+        f"{size:.2f} MB besides plotly.js)",
+        file=sys.stderr,
+    )
+    if open_:
+        _open_page(out)
+
+
+def _open_page(out: Path) -> None:
+    import webbrowser
+
+    if not webbrowser.open(out.resolve().as_uri()):
+        print(f"no web browser found: open {out} yourself", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def _signals_stop(stop: threading.Event) -> Iterator[None]:
+    """Ctrl-C or SIGTERM sets `stop`: a watch loop ends after writing its last page."""
+
+    def handle(signum: int, frame: Any) -> None:
+        stop.set()
+
+    try:
+        previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
 def main() -> None:
     app()

@@ -45,6 +45,7 @@ class Run:
     metrics: dict[str, float]  # train_/val_ at the best epoch, test_ of the kept model
     wall_seconds: float | None
     problems: list[str] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)  # summary.json as read (report shows it)
 
     @property
     def name(self) -> str:
@@ -242,6 +243,7 @@ def read_run(path: Path) -> Run:
         metrics=metrics,
         wall_seconds=wall_seconds,
         problems=problems,
+        summary=summary,
     )
 
 

@@ -179,6 +179,7 @@ def _first_error(exc: ValidationError, model: type[BaseModel], owner: str) -> st
 
 
 ColumnKind = Literal["numeric", "categorical", "ignore"]
+WEIGHTED_LOSSES = ("cross_entropy", "binary_cross_entropy")
 
 
 class Categorical(Strict):
@@ -308,6 +309,38 @@ class LossConfig(Strict):
     name: LossName = "cross_entropy"
     label_smoothing: Probability = Field(0.0, description="cross_entropy only")
     delta: float = Field(1.0, gt=0.0, description="huber only")
+    class_weight: (
+        Literal["balanced"] | dict[str, Annotated[float, Field(gt=0.0, le=1e6)]] | None
+    ) = Field(
+        None,
+        description="cross_entropy / binary_cross_entropy: weight each example's loss by "
+        "its class: balanced (n / (classes * rows of the class), from the train split) or "
+        "{class: weight}; classes not named weigh 1",
+    )
+
+    @field_validator("class_weight", mode="before")
+    @classmethod
+    def _weights(cls, value: Any) -> Any:
+        """One clear message rather than one per branch of the union."""
+        if value is None or value == "balanced":
+            return value
+        if not isinstance(value, dict):
+            raise ValueError(f"must be balanced or a mapping {{class: weight}} (got {value!r})")
+        for name, weight in value.items():
+            if type(weight) not in (int, float) or not 0 < weight <= 1e6:
+                raise ValueError(
+                    f"the weight of class '{name}' must be a number above 0 and at most 1e6 "
+                    f"(got {weight!r})"
+                )
+        return {str(name): float(weight) for name, weight in value.items()}
+
+    @model_validator(mode="after")
+    def _weights_for_classes(self) -> "LossConfig":
+        if self.class_weight is not None and self.name not in WEIGHTED_LOSSES:
+            raise ValueError(
+                f"class_weight goes with {' or '.join(WEIGHTED_LOSSES)}, not with '{self.name}'"
+            )
+        return self
 
 
 # ----------------------------------------------------------------------------- optimizers

@@ -158,8 +158,26 @@ def load_model(path: Path) -> SavedModel:
         target_name=meta.get("target_name"),
         class_names=meta.get("class_names"),
         preprocess=meta["preprocess"],
-        loss_fn=build_loss(cfg),
+        loss_fn=build_loss(cfg, _class_weight(path, meta)),
     )
+
+
+def _class_weight(path: Path, meta: dict[str, Any]) -> np.ndarray | None:
+    """The class weights the model was trained with (`meta.class_weight`), for its loss."""
+    weights = meta.get("class_weight")
+    if weights is None:
+        return None
+    classes = meta.get("class_names") or []
+    if not (
+        isinstance(weights, list)
+        and len(weights) == len(classes)
+        and all(type(w) in (int, float) and math.isfinite(w) and w > 0 for w in weights)
+    ):
+        raise UserError(
+            f"{path}: not a valid checkpoint: meta 'class_weight' must be {len(classes)} "
+            "positive numbers, one per class"
+        )
+    return np.array(weights, dtype=np.float64)
 
 
 # ----------------------------------------------------------------------------- data
@@ -191,7 +209,10 @@ def run_split(saved: SavedModel, split: str, data: Path | None = None) -> Rows:
             d, saved.cfg.seed, dtype=saved.model.dtype, pipeline=saved.preprocess
         )
     except UserError as exc:
-        raise UserError(f"{exc} (the data path stored in {saved.path})", hint=hint) from None
+        raise UserError(
+            f"{exc} (a data path stored in {saved.path}; give --data FILE to choose the file)",
+            hint=exc.hint,
+        ) from None
     if data_set.feature_names != saved.feature_names or data_set.class_names != saved.class_names:
         raise UserError(
             f"{source}: its columns or classes differ from those {saved.path} was trained on",

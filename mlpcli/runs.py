@@ -87,6 +87,7 @@ def checkpoint_payload(
         "dtype": model.dtype.name,
         "feature_names": data.feature_names,
         "preprocess": data.preprocess,
+        "class_weight": None if trainer.class_weight is None else trainer.class_weight.tolist(),
         "target_name": data.target_name,
         "class_names": data.class_names,
         "restart": state.restart,
