@@ -958,9 +958,9 @@ def _write_best_yaml(plan: TunePlan, best: TrialInfo) -> None:
         f"{best.value:.6g}\n# params: {params}\n# run: {best.run_dir}\n"
         f"# train it again with: mlpcli train {plan.folder / 'best.yaml'}\n"
     )
-    from mlpcli.runs import _write_text_atomic
+    from mlpcli.runs import write_text_atomic
 
-    _write_text_atomic(plan.folder / "best.yaml", header + dump_config(cfg))
+    write_text_atomic(plan.folder / "best.yaml", header + dump_config(cfg))
 
 
 def _finite(node: Any) -> Any:
