@@ -23,7 +23,7 @@ try:  # typer >= 0.22 vendors click as typer._click
 except ImportError:  # pragma: no cover - older typer depends on click itself
     from click.exceptions import ClickException  # type: ignore[no-redef]
 
-from mlpcli.errors import TrainingFailed, UserError
+from mlpcli.errors import TrainingFailed, UserError, printable
 
 
 class _OneLineErrors(TyperGroup):
@@ -78,11 +78,10 @@ def _clean_errors(command: F) -> F:
         except (UserError, TrainingFailed) as exc:
             if os.environ.get("MLPCLI_DEBUG"):
                 raise
-            message = str(exc).replace("\r", "\\r").replace("\n", "\\n")  # always one line
-            print(f"error: {message}", file=sys.stderr)
+            print(f"error: {printable(str(exc))}", file=sys.stderr)  # always one line
             hint = getattr(exc, "hint", None)
             if hint:
-                print(f"hint: {hint}", file=sys.stderr)
+                print(f"hint: {printable(hint)}", file=sys.stderr)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:  # Ctrl-C outside training (which handles its own): exit 130
             print("interrupted", file=sys.stderr)
@@ -260,10 +259,12 @@ def eval_(
     matrix. Regression: loss, MSE, RMSE, MAE and R².
     """
     from mlpcli import display
-    from mlpcli.evaluate import SPLITS, evaluate
+    from mlpcli.evaluate import SPLITS, check_output_path, evaluate
 
     if split is not None and split not in SPLITS:
         raise UserError(f"--split {split}: choose one of {', '.join(SPLITS)}")
+    if plot is not None:
+        check_output_path(plot, "--plot", [checkpoint, *([data] if data else [])])
     report = evaluate(checkpoint, data, split)
     _notes(report.notes)
     if plot is not None:
@@ -332,8 +333,11 @@ def predict(
     One output row per input row, in input order; the input needs no target column, and
     columns the model does not use are ignored.
     """
+    from mlpcli.evaluate import check_output_path
     from mlpcli.evaluate import predict as predict_rows
 
+    if out is not None:
+        check_output_path(out, "--out", [checkpoint, data])
     predictions = predict_rows(checkpoint, data, proba, label, keep)
     _notes(predictions.notes)
     if out is None:
@@ -387,7 +391,10 @@ def compare(
     """Compare runs: what differs between them, and which did best."""
     from mlpcli import display
     from mlpcli.compare import compare_runs
+    from mlpcli.evaluate import check_output_path
 
+    if plot is not None:
+        check_output_path(plot, "--plot", paths)
     comparison = compare_runs(paths, sort=sort, top=top, group=not per_run)
     if plot is not None:
         from mlpcli.plot import plot_curves

@@ -10,6 +10,7 @@ use do not matter.
 
 import csv
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -391,3 +392,30 @@ def predict(
         cells = [[*(k[i] for k in kept), *row] for i, row in enumerate(cells)]
         header = [*keep, *header]
     return Predictions(header, cells, rows.notes)
+
+
+# ----------------------------------------------------------------------------- output files
+
+RUN_DIR_MARKERS = ("summary.json", "metrics.csv", "checkpoints")
+
+
+def check_output_path(out: Path, flag: str, inputs: Sequence[Path] = ()) -> None:
+    """Refuse an output file (`--out`, `--plot`) that would overwrite an input or a run's file.
+
+    A new file may go anywhere, a run directory included; an existing file of a run
+    directory (its checkpoints, summary, metrics, config) is never overwritten.
+    """
+    target = out.resolve()
+    if target.is_dir():
+        raise UserError(f"{flag} {out}: is a folder; give a file name")
+    for given in inputs:
+        if given.exists() and target == given.resolve():
+            raise UserError(f"{flag} {out}: is an input of this command; choose another file")
+    if not target.exists():
+        return
+    for folder in (target.parent, target.parent.parent):
+        if any((folder / name).exists() for name in RUN_DIR_MARKERS):
+            raise UserError(
+                f"{flag} {out}: would overwrite a file of the run directory {folder}; "
+                "choose another file"
+            )

@@ -23,6 +23,7 @@ from mlpcli.engine import schedules as sched
 from mlpcli.engine.losses import LossFn
 from mlpcli.engine.metrics import accuracy, predicted_classes, r2
 from mlpcli.errors import UserError
+from mlpcli.sizes import check_fits
 from mlpcli.status import RunStatus
 
 NORM_SAMPLE = 512  # rows used for the per-epoch gradient norms
@@ -173,6 +174,8 @@ def class_weights(cfg: RunConfig, data: Dataset) -> np.ndarray | None:
 def build_model(cfg: RunConfig, n_features: int, n_outputs: int) -> MLP:
     units = [layer.units for layer in cfg.model.hidden]
     out = 1 if cfg.model.output == "sigmoid" else n_outputs
+    # refused before NumPy tries to allocate it (parameters and optimizer state)
+    check_fits([n_features, *units, out], units, 0, cfg.training.dtype, cfg.optimizer.name)
     return MLP(
         [n_features, *units, out],
         [layer.activation for layer in cfg.model.hidden],
