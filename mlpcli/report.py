@@ -10,10 +10,8 @@ and the page reloads itself.
 import html
 import json
 import math
-import os
 import re
 import statistics
-import tempfile
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -870,17 +868,16 @@ class Written:
 
 
 def check_out(out: Path, runs: Sequence[Path]) -> None:
-    """Refuse an --out that is a folder, a file other than a page, or a run directory's own."""
-    if out.is_dir():
-        raise UserError(f"--out {out}: is a folder; give a file name such as report.html")
+    """Refuse an --out that is a folder, a run directory's file, or a file other than a page."""
+    from mlpcli.evaluate import check_output_path
+
+    check_output_path(out, "--out")
     if out.exists() and out.suffix.lower() not in (".html", ".htm"):
         raise UserError(f"--out {out}: exists and is not an .html file; not overwriting it")
     target = out.resolve()
     for run in runs:
-        if (target.parent == run and target.name in RUN_FILES) or run / "checkpoints" in (
-            target.parents
-        ):
-            raise UserError(f"--out {out}: would overwrite a file of the run directory {run}")
+        if run / "checkpoints" in target.parents:
+            raise UserError(f"--out {out}: would write into the checkpoints of the run {run}")
     if not target.parent.is_dir():
         raise UserError(f"--out {out}: the folder {target.parent} does not exist")
 
@@ -909,21 +906,12 @@ def write_report(
 
 def _write_atomic(path: Path, text: str) -> None:
     """Temp file in the same folder, then rename: a reloading browser never sees half a page."""
+    from mlpcli.writes import write_text_atomic
+
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        write_text_atomic(path, text, durable=False)
     except OSError as exc:
-        raise UserError(f"--out {path}: cannot write the report: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise UserError(f"--out {path}: cannot write the report: {exc.strerror}") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        raise UserError(f"--out {path}: cannot write the report: {exc.strerror or exc}") from None
 
 
 def watch(

@@ -146,14 +146,17 @@ def test_unscorable_best_model_is_a_note(grid_copy):
         (["{grid}", "--out", "{tmp}"], r"--out .*: is a folder"),
         (["{grid}", "--out", "{tmp}/nope/r.html"], r"--out .*: the folder .* does not exist"),
         (["{grid}", "--out", "/proc/r.html"], r"--out /proc/r.html: cannot write the report"),
-        (["{grid}", "--out", "{run}/summary.json"], r"exists and is not an .html file"),
-        (["{grid}", "--out", "{run}/checkpoints/r.html"], r"would overwrite a file of the run"),
-        (["{grid}", "--out", "{run}/metrics.csv"], r"exists and is not an .html file"),
+        (["{grid}", "--out", "{run}/summary.json"], r"would overwrite a file of the run"),
+        (["{grid}", "--out", "{run}/checkpoints/r.html"], r"would write into the checkpoints"),
+        (["{grid}", "--out", "{run}/checkpoints/best.npz"], r"would overwrite a file of the run"),
+        (["{grid}", "--out", "{run}/metrics.csv"], r"would overwrite a file of the run"),
+        (["{grid}", "--out", "{tmp}/data.csv"], r"--out .*data.csv: exists and is not an .html"),
         (["{grid}", "--every", "0"], r"Invalid value for '--every'"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(cli, grid, tmp_path, args, message):
     (tmp_path / "empty").mkdir()
+    (tmp_path / "data.csv").write_text("a,b\n1,2\n", encoding="utf-8")
     run = next(grid.iterdir())
     before = (run / "summary.json").read_bytes()
     fill = {"empty": tmp_path / "empty", "missing": tmp_path / "missing", "grid": grid}
