@@ -51,7 +51,8 @@ class _OneLineErrors(TyperGroup):
             if ctx is not None:
                 print(f"hint: see '{ctx.command_path} --help'", file=sys.stderr)
             sys.exit(exc.exit_code)
-        except typer.Abort:
+        except typer.Abort:  # Ctrl-C before the command could handle it (start-up)
+            _say("interrupted")
             sys.exit(130)
         sys.exit(code if isinstance(code, int) else 0)
 
@@ -91,26 +92,58 @@ def _clean_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+# Ctrl-C, `kill` / SLURM / Kubernetes, a closed terminal: each stops training the same way.
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+
+
 @contextlib.contextmanager
-def _ctrl_c_stops(stop: threading.Event) -> Iterator[None]:
-    """The first Ctrl-C asks training to stop after the current batch; a second quits at once."""
+def _signals_stop(stop: threading.Event) -> Iterator[list[int]]:
+    """The first stop signal asks training to stop after the current batch; a second quits
+    at once. Yields the signals received: the exit code is 128 + the first one."""
+    received: list[int] = []
 
     def handle(signum: int, frame: Any) -> None:
         if stop.is_set():
             raise KeyboardInterrupt
+        received.append(signum)
         stop.set()
+        if signum == getattr(signal, "SIGHUP", None):
+            _detach_terminal()
         with contextlib.suppress(OSError):  # os.write: print() is not safe in a signal handler
-            os.write(2, b"\nstopping after this batch (Ctrl-C again to quit at once)\n")
+            name = signal.Signals(signum).name
+            again = "Ctrl-C" if signum == signal.SIGINT else name
+            os.write(
+                2, f"\n{name}: stopping after this batch ({again} again to quit at once)\n".encode()
+            )
 
+    previous = {}
     try:
-        previous = signal.signal(signal.SIGINT, handle)
-    except ValueError:  # not the main thread: leave Ctrl-C alone
-        yield
+        for signum in STOP_SIGNALS:
+            previous[signum] = signal.signal(signum, handle)
+    except ValueError:  # not the main thread: leave signals alone
+        yield received
         return
     try:
-        yield
+        yield received
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _detach_terminal() -> None:
+    """After SIGHUP the terminal is gone: output goes to /dev/null, not to an EIO error."""
+    with contextlib.suppress(OSError):
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 1)
+        os.dup2(null, 2)
+        os.close(null)
+
+
+def _exit_code(received: list[int]) -> int:
+    """128 + the signal that stopped training (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP)."""
+    return 128 + (received[0] if received else signal.SIGINT)
 
 
 @app.command()
@@ -180,8 +213,9 @@ def train(
     progress = display.progress_callback(quiet)
     callbacks = [progress] if progress else []
     stop = threading.Event()
+    received: list[int] = []
     try:
-        with _ctrl_c_stops(stop):
+        with _signals_stop(stop) as received:
             if resume is not None:
                 run_dir, result = resume, resume_run(resume, callbacks, stop)
             else:
@@ -193,15 +227,14 @@ def train(
         return
     except RunInterrupted as exc:
         display.close_progress(progress)
-        print(f"interrupted: {exc}", file=sys.stderr)
-        raise typer.Exit(exc.exit_code) from None
+        _say(f"interrupted: {exc}")
+        raise typer.Exit(_exit_code(received)) from None
     if result.status is RunStatus.INTERRUPTED:
-        print(
+        _say(
             f"interrupted: the last checkpoint and metrics.csv are saved in {run_dir}\n"
-            f"resume with: mlpcli train --resume {run_dir}",
-            file=sys.stderr,
+            f"resume with: mlpcli train --resume {run_dir}"
         )
-        raise typer.Exit(RunInterrupted.exit_code)
+        raise typer.Exit(_exit_code(received))
     if result.status is RunStatus.DIVERGED:
         raise TrainingFailed(f"{run_dir}: training diverged: {result.reason}")
     if len(result.restarts) > 1:
@@ -213,6 +246,12 @@ def train(
         )
     display.stdout.print(display.result_table(result))
     display.stdout.print(f"run directory: {run_dir}", soft_wrap=True)
+
+
+def _say(text: str) -> None:
+    """A last line on stderr; a terminal closed meanwhile (SIGHUP) is no error."""
+    with contextlib.suppress(OSError):
+        print(text, file=sys.stderr, flush=True)
 
 
 @app.command("eval")
@@ -434,4 +473,8 @@ def schema() -> None:
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except KeyboardInterrupt:  # Ctrl-C before a command could handle it (start-up)
+        _say("interrupted")
+        sys.exit(130)
