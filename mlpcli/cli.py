@@ -13,7 +13,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from typer.core import TyperGroup
@@ -24,6 +24,9 @@ except ImportError:  # pragma: no cover - older typer depends on click itself
     from click.exceptions import ClickException  # type: ignore[no-redef]
 
 from mlpcli.errors import TrainingFailed, UserError
+
+if TYPE_CHECKING:
+    from mlpcli.grid import GridPlan
 
 
 class _OneLineErrors(TyperGroup):
@@ -210,6 +213,12 @@ def train(
         return
     if jobs is not None:
         raise UserError("--jobs goes with --grid or --repeat")
+    if resume is not None:
+        from mlpcli.grid import is_grid_folder, plan_from_record
+
+        if is_grid_folder(resume):
+            _grid_and_report(plan_from_record(resume), None, quiet)
+            return
     progress = display.progress_callback(quiet)
     callbacks = [progress] if progress else []
     stop = threading.Event()
@@ -308,15 +317,32 @@ def _train_grid(
     quiet: bool,
 ) -> None:
     """`train --grid/--repeat`: every combination in parallel, then the compare table."""
-    from mlpcli import display
-    from mlpcli.compare import compare_runs
-    from mlpcli.grid import default_jobs, parse_grid, plan_grid, run_grid
+    from mlpcli.grid import parse_grid, plan_grid
 
     plan = plan_grid(config, overrides, parse_grid(grid), repeat, runs_dir)
+    _grid_and_report(plan, jobs, quiet)
+
+
+def _grid_and_report(plan: "GridPlan", jobs: int | None, quiet: bool) -> None:
+    """Run a grid's points (Ctrl-C / SIGTERM stop them all), then the compare table."""
+    from mlpcli import display
+    from mlpcli.compare import compare_runs
+    from mlpcli.grid import default_jobs, run_grid
+
     jobs = jobs or default_jobs()
     if not quiet:
         display.grid_start_line(plan, min(jobs, len(plan.points)))
-    outcomes = run_grid(plan, jobs, None if quiet else display.grid_progress_line)
+    stop = threading.Event()
+    with _signals_stop(stop) as received:
+        outcomes = run_grid(plan, jobs, None if quiet else display.grid_progress_line, stop)
+    if stop.is_set():
+        unfinished = [o for o in outcomes if o.status.resumable]
+        _say(
+            f"interrupted: {len(unfinished)} of {len(outcomes)} grid runs did not finish; "
+            f"grid.json is saved in {plan.folder}\n"
+            f"continue the grid with: mlpcli train --resume {plan.folder}"
+        )
+        raise typer.Exit(_exit_code(received))
     if any(o.run_dir for o in outcomes):
         display.show_comparison(compare_runs([plan.folder]))
     failed = [o for o in outcomes if not o.ok]
