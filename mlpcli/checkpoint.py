@@ -1,25 +1,30 @@
 """Checkpoints: plain .npz archives, written atomically, read without pickle, checked.
 
-Keys (DESIGN §4): `layers.{i}.weight` (fan_in, fan_out), `layers.{i}.bias` (fan_out,),
-`scaler.mean` / `scaler.scale`, `optimizer.*`, and `meta`, a JSON string with the format
-version, the resolved config, the layer sizes and everything else needed to rebuild the
-model (and, later, to resume). `h = act(h @ W + b)` layer by layer reproduces the model.
+Keys: `layers.{i}.weight` (fan_in, fan_out), `layers.{i}.bias` (fan_out,), `optimizer.*`,
+and `meta`, a JSON string with the format version, the resolved config, the layer sizes, the
+fitted input pipeline (`meta.preprocess`: fill values, scaling, categories) and everything
+else needed to rebuild the model and resume. Applying `meta.preprocess`, then
+`h = act(h @ W + b)` layer by layer, reproduces the model.
+
+Format 1 (before the pipeline) kept the standardisation in `scaler.mean` / `scaler.scale`
+arrays over numeric features; such checkpoints still load, as a numbers-only pipeline.
 """
 
 import itertools
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from mlpcli.data import preprocess
 from mlpcli.engine import ACTIVATIONS, OUTPUTS
 from mlpcli.errors import UserError
+from mlpcli.writes import replace_atomically
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: meta.preprocess replaces the scaler.* arrays
+READABLE_VERSIONS = (1, 2)
 DTYPES = ("float32", "float64")
 
 
@@ -43,17 +48,7 @@ def save_checkpoint(
     """
     meta = {"format_version": FORMAT_VERSION, **meta}
     payload = {**arrays, "meta": np.array(json.dumps(meta))}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **payload)  # type: ignore[arg-type]
-            f.flush()
-            if durable:
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    replace_atomically(path, lambda f: np.savez(f, **payload), durable)  # type: ignore[arg-type]
 
 
 def load_checkpoint(path: Path) -> Checkpoint:
@@ -71,14 +66,46 @@ def load_checkpoint(path: Path) -> Checkpoint:
     if not isinstance(meta, dict):
         raise _invalid(path, "'meta' is not a JSON object")
     version = meta.get("format_version")
-    if version != FORMAT_VERSION:
+    if type(version) is not int or version not in READABLE_VERSIONS:
         raise UserError(
             f"{path}: unsupported checkpoint format version {version!r} "
-            f"(this mlpcli reads {FORMAT_VERSION})"
+            f"(this mlpcli reads {', '.join(map(str, READABLE_VERSIONS))})"
         )
     _check_model(path, arrays, meta)
     _check_names(path, meta)
+    if version == 1:
+        _upgrade(arrays, meta)
+    _check_pipeline(path, meta)
     return Checkpoint(arrays, meta)
+
+
+def _upgrade(arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+    """A format-1 checkpoint's scaler arrays as the equivalent numbers-only pipeline."""
+    names = meta.get("feature_names")
+    if names is None:
+        names = [f"x{j}" for j in range(meta["sizes"][0])]
+        meta["feature_names"] = names
+    mean = arrays.pop("scaler.mean", None)
+    scale = arrays.pop("scaler.scale", None)
+    meta["preprocess"] = preprocess.numeric_only(names, mean, scale)
+    meta["format_version"] = FORMAT_VERSION
+
+
+def _check_pipeline(path: Path, meta: dict[str, Any]) -> None:
+    """`meta.preprocess` is a well-formed pipeline whose features are the model's inputs."""
+    pipeline = meta.get("preprocess")
+    what = preprocess.problem(pipeline)
+    if what:
+        raise _invalid(path, f"meta 'preprocess': {what}")
+    assert isinstance(pipeline, dict)
+    features = preprocess.feature_names(pipeline)
+    if len(features) != meta["sizes"][0]:
+        raise _invalid(
+            path,
+            f"meta 'preprocess' makes {len(features)} inputs, the model has {meta['sizes'][0]}",
+        )
+    if meta.get("feature_names", features) != features:
+        raise _invalid(path, "meta 'feature_names' differ from those of meta 'preprocess'")
 
 
 def _invalid(path: Path, what: str) -> UserError:
@@ -129,11 +156,18 @@ def _check_model(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]
         raise _invalid(
             path, f"meta 'activations' must name {len(sizes) - 2} of: {', '.join(ACTIVATIONS)}"
         )
-    if meta.get("output", "linear") not in OUTPUTS:
-        raise _invalid(path, f"meta 'output' {meta['output']!r} is not one of {', '.join(OUTPUTS)}")
-    if meta.get("dtype", "float32") not in DTYPES:
-        raise _invalid(path, f"meta 'dtype' {meta['dtype']!r} is not one of {', '.join(DTYPES)}")
-    dtype = np.dtype(meta.get("dtype", "float32"))
+    for key, valid, default in (("output", OUTPUTS, "linear"), ("dtype", DTYPES, "float32")):
+        value = meta.setdefault(key, default)  # the defaults old checkpoints were written with
+        if not (isinstance(value, str) and value in valid):
+            raise _invalid(path, f"meta '{key}' {_shown(value)} is not one of {', '.join(valid)}")
+    meta["activations"] = activations
+    for key in ("epoch", "restart"):
+        if key in meta and not is_count(meta[key]):
+            raise _invalid(path, f"meta '{key}' {_shown(meta[key])} is not a count (0, 1, 2, ...)")
+    for key, kind in (("config", dict), ("metrics", dict), ("target_name", str)):
+        if meta.get(key) is not None and not isinstance(meta[key], kind):
+            raise _invalid(path, f"meta '{key}' is not a {kind.__name__}")
+    dtype = np.dtype(meta["dtype"])
     for i, (fi, fo) in enumerate(itertools.pairwise(sizes)):
         for key, shape in ((f"layers.{i}.weight", (fi, fo)), (f"layers.{i}.bias", (fo,))):
             if key not in arrays:
@@ -180,7 +214,7 @@ def _check_names(path: Path, meta: dict[str, Any]) -> None:
         )
     task = meta.get("task")
     if task is not None and task not in ("classification", "regression"):
-        raise _invalid(path, f"meta 'task' {task!r} is neither classification nor regression")
+        raise _invalid(path, f"meta 'task' {_shown(task)} is neither classification nor regression")
     classes: Any = meta.get("class_names")
     if task == "classification":
         expected = 2 if meta.get("output") == "sigmoid" else sizes[-1]
@@ -189,6 +223,17 @@ def _check_names(path: Path, meta: dict[str, Any]) -> None:
                 f"{path}: meta 'class_names' must be {expected} names for a "
                 f"{sizes[-1]}-unit {meta.get('output', 'softmax')} output"
             )
+
+
+def is_count(value: Any) -> bool:
+    """A JSON integer >= 0 (not a bool, not a float): an epoch, a restart, a step count."""
+    return type(value) is int and 0 <= value < 2**63
+
+
+def _shown(value: Any) -> str:
+    """A value from a file, short enough for a one-line message."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _strings(value: Any) -> bool:

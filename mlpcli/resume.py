@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from mlpcli.checkpoint import Checkpoint
+from mlpcli.checkpoint import Checkpoint, is_count
 from mlpcli.engine import MLP, Optimizer
 from mlpcli.errors import UserError
 from mlpcli.status import RunStatus
@@ -108,6 +108,7 @@ def state_from_checkpoint(
         raise UserError(f"{path}: the checkpoint has no resume state (meta 'resume' is missing)")
     if meta["sizes"] != model.sizes or meta.get("dtype") != model.dtype.name:
         raise UserError(f"{path}: the checkpoint's model does not match the run's config")
+    _check_resume_meta(path, meta, info)
     buffers = _optimizer_state(path, arrays, model, optimizer)
     best = arrays.get("resume.best_weights")
     if best is not None and (best.shape != (model.n_params,) or best.dtype != model.dtype):
@@ -154,7 +155,7 @@ def state_from_checkpoint(
             best_weights=best,
             finished=finished,
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise UserError(f"{path}: not a valid checkpoint: bad resume state ({exc!r})") from None
     return state
 
@@ -208,3 +209,52 @@ def _number(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
         raise ValueError(f"expected a number, got {value!r:.40}")
     return float(value)
+
+
+def _check_resume_meta(path: Path, meta: dict[str, Any], info: dict[str, Any]) -> None:
+    """The types of what `state_from_checkpoint` reads, so that a crafted value is refused
+    here instead of failing (or silently misbehaving) epochs later."""
+
+    def bad(what: str) -> UserError:
+        return UserError(f"{path}: not a valid checkpoint: {what}")
+
+    for key in ("restart", "epoch"):
+        if not is_count(meta.get(key)):
+            raise bad(f"meta '{key}' is not a count (0, 1, 2, ...)")
+    for key in ("best_restart", "best_epoch"):
+        if not is_count(info.get(key)):
+            raise bad(f"meta 'resume.{key}' is not a count (0, 1, 2, ...)")
+    if info.get("wait") is not None and not (
+        is_count(info["wait"]) and is_count(info.get("restart_best_epoch"))
+    ):
+        raise bad("meta 'resume.wait' / 'resume.restart_best_epoch' are not counts")
+    for key in ("best_value", "restart_best"):
+        value = info.get(key)
+        if value is not None and not is_float(value):
+            raise bad(f"meta 'resume.{key}' is not a number")
+    schedule = meta.get("schedule_state")
+    if not (isinstance(schedule, dict) and all(is_float(v) for v in schedule.values())):
+        raise bad("meta 'schedule_state' is not a mapping of numbers")
+    rng = meta.get("rng_state")
+    try:
+        np.random.default_rng().bit_generator.state = rng  # type: ignore[assignment]
+    except (TypeError, ValueError, KeyError, OverflowError):
+        raise bad("meta 'rng_state' is not a PCG64 generator state") from None
+    finished = info.get("finished")
+    if not (isinstance(finished, list) and all(isinstance(r, dict) for r in finished)):
+        raise bad("meta 'resume.finished' is not a list of restarts")
+    for r in finished:
+        if not all(is_count(r.get(k)) for k in ("restart", "best_epoch", "epochs_run")):
+            raise bad("meta 'resume.finished' holds a restart without its counts")
+        if not is_float(r.get("best_value")):
+            raise bad("meta 'resume.finished' holds a restart without its best value")
+
+
+def is_float(value: Any) -> bool:
+    """A JSON number that fits a float (inf allowed: a monitor's start; NaN refused)."""
+    if type(value) not in (int, float):
+        return False
+    try:
+        return not math.isnan(float(value))
+    except OverflowError:
+        return False

@@ -10,7 +10,6 @@ import json
 import math
 import os
 import platform
-import tempfile
 import threading
 import time
 from datetime import datetime
@@ -18,15 +17,17 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
-import yaml
 
 from mlpcli import __version__
 from mlpcli.checkpoint import load_checkpoint, save_checkpoint
-from mlpcli.config import RunConfig, config_from_dict, dump_config
+from mlpcli.config import RunConfig, config_from_dict, dump_config, read_yaml
 from mlpcli.errors import UserError
-from mlpcli.resume import TrainerState, state_from_checkpoint, state_to_checkpoint
+from mlpcli.resume import TrainerState, is_float, state_from_checkpoint, state_to_checkpoint
 from mlpcli.status import RunStatus
 from mlpcli.train import Callback, EpochRecord, Trainer, TrainResult
+from mlpcli.writes import open_append, refuse_links, write_json_atomic, write_text_atomic
+
+RUN_FILES = ("config.yaml", "metrics.csv", "summary.json", "checkpoints")
 
 
 def create_run_dir(runs_dir: Path, name: str) -> Path:
@@ -49,20 +50,6 @@ def create_run_dir(runs_dir: Path, name: str) -> Path:
     raise UserError(f"{runs_dir}: too many runs named '{name}' in the same second")
 
 
-def write_json_atomic(path: Path, content: dict[str, Any]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(content, f, indent=2)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:  # a second Ctrl-C included: leave no temporary file behind
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def versions() -> dict[str, str]:
     return {"mlpcli": __version__, "numpy": np.__version__, "python": platform.python_version()}
 
@@ -74,9 +61,6 @@ def checkpoint_payload(
     and the trainer state (all of it, for `--resume`, with `resume`: mlpcli/resume.py)."""
     data, model = trainer.data, trainer.model
     arrays, state_meta = state_to_checkpoint(state, resume)
-    if data.scaler_mean is not None and data.scaler_scale is not None:
-        arrays["scaler.mean"] = data.scaler_mean
-        arrays["scaler.scale"] = data.scaler_scale
     meta = {
         "mlpcli_version": __version__,
         "config": trainer.cfg.model_dump(mode="json"),
@@ -86,6 +70,8 @@ def checkpoint_payload(
         "output": trainer.cfg.model.output,
         "dtype": model.dtype.name,
         "feature_names": data.feature_names,
+        "preprocess": data.preprocess,
+        "class_weight": None if trainer.class_weight is None else trainer.class_weight.tolist(),
         "target_name": data.target_name,
         "class_names": data.class_names,
         "metrics": metrics,
@@ -137,7 +123,7 @@ class RunWriter(Callback):
     def on_train_start(self, trainer: Trainer) -> None:
         now = datetime.now().isoformat(timespec="seconds")
         if self.resumed is None:
-            (self.run_dir / "config.yaml").write_text(dump_config(self.cfg), encoding="utf-8")
+            write_text_atomic(self.run_dir / "config.yaml", dump_config(self.cfg))
             self.summary = {
                 "name": self.cfg.name,
                 "status": RunStatus.RUNNING,
@@ -180,7 +166,7 @@ class RunWriter(Callback):
     def _open_metrics(self, columns: list[str]) -> None:
         path = self.run_dir / "metrics.csv"
         header = _csv_header(path) if self.resumed is not None else None
-        self.metrics_file = path.open("a" if header else "w", newline="", encoding="utf-8")
+        self.metrics_file = open_append(path, truncate=not header)
         self.writer = csv.DictWriter(self.metrics_file, fieldnames=header or columns)
         if not header:
             self.writer.writeheader()
@@ -340,40 +326,41 @@ def truncate_metrics(path: Path, position: tuple[int, int]) -> None:
     """
     if not path.exists():
         return
-    with path.open(newline="", encoding="utf-8") as f:  # keep the csv module's \r\n
-        lines = f.read().splitlines(keepends=True)
+    try:
+        with path.open(newline="", encoding="utf-8") as f:  # keep the csv module's \r\n
+            lines = f.read().splitlines(keepends=True)
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise UserError(f"{path}: cannot read the run's metrics: {why}") from None
     header = next(csv.reader(lines[:1]), [])
-    if not lines or not lines[0].endswith("\n") or not {"epoch", "restart"} <= set(header):
+    if not lines or not lines[0].endswith("\n"):
         path.unlink()  # not even a whole header: the resumed run writes a new file
         return
+    if not {"epoch", "restart"} <= set(header):
+        raise UserError(f"{path}:1: not a metrics.csv header (no 'epoch' and 'restart' columns)")
     epoch_col, restart_col = header.index("epoch"), header.index("restart")
     keep = lines[:1]
-    for line in lines[1:]:
+    for n, line in enumerate(lines[1:], start=2):
         fields = next(csv.reader([line]), [])
-        if not line.endswith("\n") or len(fields) != len(header):
-            break
-        try:
-            where = (int(fields[restart_col]), int(fields[epoch_col]))
-        except ValueError:
-            break
+        torn = not line.endswith("\n")  # a run killed mid-write; only ever the last line
+        if (
+            torn
+            or len(fields) != len(header)
+            or not all(_is_count_text(fields[i]) for i in (restart_col, epoch_col))
+        ):
+            if torn or n == len(lines):
+                break
+            raise UserError(f"{path}:{n}: not a row mlpcli wrote (epoch and restart are counts)")
+        where = (int(fields[restart_col]), int(fields[epoch_col]))
         if where > position:
             break
         keep.append(line)
     if len(keep) < len(lines):
-        _write_text_atomic(path, "".join(keep))
+        write_text_atomic(path, "".join(keep))
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _is_count_text(text: str) -> bool:
+    return text.isascii() and text.isdigit() and len(text) < 19
 
 
 def train_run(
@@ -469,11 +456,37 @@ def read_summary(run_dir: Path) -> dict[str, Any]:
         raise UserError(f"{run_dir}: not a run directory (no summary.json and config.yaml)")
     try:
         summary = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise UserError(f"{path}: cannot read the run summary: {exc}") from None
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        why = "nested too deep" if isinstance(exc, RecursionError) else exc
+        raise UserError(f"{path}: cannot read the run summary: {why}") from None
     if not isinstance(summary, dict):
         raise UserError(f"{path}: not a run summary (not a JSON object)")
+    if not isinstance(summary.get("status"), str):
+        raise UserError(f"{path}: not a run summary (no 'status' string)")
     return summary
+
+
+def check_resumable_summary(run_dir: Path, summary: dict[str, Any]) -> None:
+    """An unfinished run's summary holds only finite numbers a float or an int64 can hold;
+    anything else was not written by mlpcli, and `--resume` would copy it on."""
+    stack: list[Any] = [summary]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+        elif (type(node) is int and abs(node) >= 2**63) or (
+            type(node) is float and not math.isfinite(node)
+        ):
+            raise UserError(
+                f"{run_dir / 'summary.json'}: holds {_shown(node)}, a number no run writes"
+            )
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 30 else text[:27] + "..."
 
 
 FINAL_MODELS = {"best": "checkpoints/best.npz", "last": "checkpoints/last.npz"}
@@ -507,10 +520,7 @@ def final_checkpoint(run_dir: Path) -> Path:
 def read_run_config(run_dir: Path) -> RunConfig:
     """The resolved config a run directory was trained with."""
     path = run_dir / "config.yaml"
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise UserError(f"{path}: cannot read the run's config: {exc}") from None
+    raw, _ = read_yaml(path)  # the limits every YAML reader applies
     if not isinstance(raw, dict):
         raise UserError(f"{path}: not a config (not a mapping)")
     return config_from_dict(raw, str(path))
@@ -529,6 +539,7 @@ def resume_run(
 
     # Everything is read and checked before the first write: a resume that cannot go on
     # leaves the run directory as it was (summary.json keeps its status).
+    refuse_links([run_dir / n for n in RUN_FILES] + list(run_dir.glob("checkpoints*/*")))
     summary = read_summary(run_dir)
     status = RunStatus.parse(summary.get("status"))
     if status is None:
@@ -538,6 +549,7 @@ def resume_run(
         )
     if status.finished:
         raise AlreadyFinished(run_dir, status)
+    check_resumable_summary(run_dir, summary)
     cfg = read_run_config(run_dir)
     folder = run_dir / "checkpoints"
     if folder.is_symlink() or not folder.is_dir():
@@ -563,15 +575,11 @@ def resume_run(
         state = state_from_checkpoint(last, ckpt, trainer.model, trainer.optimizer)
         try:
             trainer.load_state(state)
-        except (KeyError, TypeError, ValueError, IndexError) as exc:
+        except (KeyError, TypeError, ValueError, IndexError, OverflowError) as exc:
             raise UserError(f"{last}: the resume state does not fit this run ({exc})") from None
         position = (state.restart, state.epoch)
         wall = ckpt.meta["resume"].get("wall_seconds")
-        prior_seconds = (
-            float(wall)
-            if isinstance(wall, int | float) and math.isfinite(wall) and 0 <= wall < 1e12
-            else 0.0
-        )
+        prior_seconds = float(wall) if is_float(wall) and 0 <= float(wall) < 1e12 else 0.0
     try:
         truncate_metrics(run_dir / "metrics.csv", position)
     except OSError as exc:

@@ -130,7 +130,9 @@ def test_ctrl_c_during_start_up_exits_130_quietly(tmp_path, delay):
     time.sleep(delay)  # the imports, reading digits.csv, or the first epochs
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
+    # 130, or ended by the SIGINT itself (Python does so for a Ctrl-C in its own start-up):
+    # a shell shows both as 130
+    assert proc.returncode in (130, -signal.SIGINT), err
     assert "Traceback" not in err and len(err.strip().splitlines()) <= 3, err
     for run in (tmp_path / "runs").glob("*"):  # a run dir only once training started
         assert json.loads((run / "summary.json").read_text())["status"] == "interrupted"
