@@ -470,7 +470,7 @@ def datasets(
         return
     rows = [[d.name, d.rows, d.features, d.task, d.classes or "-", d.where] for d in catalog()]
     columns = ["name", "rows", "features", "task", "classes", "source"]
-    display.stdout.print(display.rows_table("built-in datasets", columns, rows))
+    display.print_whole(display.rows_table("built-in datasets", columns, rows))
 
 
 @app.command()

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from mlpcli.compare import compare_runs, flatten, read_run, sparkline
+from mlpcli.compare import compare_runs, flatten, read_run
 from mlpcli.config import load_config
+from mlpcli.display import sparkline
 from mlpcli.errors import UserError
 from mlpcli.runs import train_run
 from tests.helpers import ROOT, write_config
