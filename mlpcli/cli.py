@@ -481,15 +481,29 @@ def gradcheck(
     ),
     set_: list[str] = typer.Option([], "--set", metavar="KEY=VALUE", help="override a config key"),
     rows: int = typer.Option(8, "--rows", min=1, metavar="N", help="training rows to check on"),
+    sample: int | None = typer.Option(
+        None,
+        "--sample",
+        min=0,
+        metavar="K",
+        help="check K random entries of each weight and bias (0: all; default: all up to "
+        "20,000 parameters, else 30)",
+    ),
 ) -> None:
-    """Check backprop of the configured network against finite differences (float64)."""
+    """Check backprop of the configured network against finite differences (float64).
+
+    Prints what it checks and an estimate of the time first; a progress bar on a terminal.
+    """
     from mlpcli import display
-    from mlpcli.checks import TOLERANCE, gradcheck
+    from mlpcli.checks import TOLERANCE, plan_gradcheck, run_gradcheck
     from mlpcli.config import load_config
     from mlpcli.data import load_dataset
 
     cfg = load_config(config, list(set_))
-    checks = gradcheck(cfg, load_dataset(cfg.data, cfg.seed), rows)
+    plan = plan_gradcheck(cfg, load_dataset(cfg.data, cfg.seed), rows, sample)
+    display.gradcheck_start_line(plan)
+    with display.CountBar("gradcheck", plan.total) as bar:
+        checks = run_gradcheck(plan, bar)
     display.stdout.print(display.gradcheck_table(checks, TOLERANCE))
     worst = max(c.relative_error for c in checks)
     if worst >= TOLERANCE:

@@ -22,6 +22,7 @@ from rich.progress import (
     Progress,
     TextColumn,
     TimeElapsedColumn,
+    TimeRemainingColumn,
     TransferSpeedColumn,
 )
 from rich.table import Column, Table
@@ -30,6 +31,7 @@ from rich.text import Text
 from mlpcli.train import Callback, EpochRecord, Trainer, TrainResult
 
 if TYPE_CHECKING:
+    from mlpcli.checks import GradcheckPlan
     from mlpcli.compare import Comparison
     from mlpcli.evaluate import EvalReport
     from mlpcli.grid import GridOutcome, GridPlan
@@ -243,13 +245,73 @@ def rows_table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
 def gradcheck_table(checks: list[Any], tolerance: float) -> Table:
     """Per parameter: analytic gradient norm and relative error against finite differences."""
     table = Table(title="gradient check (float64, central differences)")
-    for col in ("parameter", "shape", "|grad|", "relative error", ""):
+    for col in ("parameter", "shape", "checked", "|grad|", "relative error", ""):
         table.add_column(col, justify="left" if col in ("parameter", "") else "right")
     for c in checks:
         verdict = "[green]ok[/]" if c.relative_error < tolerance else "[red]FAIL[/]"
         shape = "x".join(map(str, c.shape))
-        table.add_row(c.name, shape, f"{c.grad_norm:.3e}", f"{c.relative_error:.2e}", verdict)
+        checked = "all" if c.checked == c.size else f"{c.checked:,}"
+        table.add_row(
+            c.name, shape, checked, f"{c.grad_norm:.3e}", f"{c.relative_error:.2e}", verdict
+        )
     return table
+
+
+def gradcheck_start_line(plan: "GradcheckPlan") -> None:
+    """What the check will do and about how long it takes, on stderr, before it starts."""
+    n = len(plan.entries)
+    what = (
+        f"all {plan.n_params:,} parameters"
+        if plan.sample is None
+        else f"{plan.total:,} of {plan.n_params:,} parameters "
+        f"(up to {plan.sample} at random in each of the {n} tensors; --sample 0 checks all)"
+    )
+    slow = "; --sample K checks fewer" if plan.sample is None and plan.estimate_seconds > 60 else ""
+    print(
+        f"gradcheck: {what} on {len(plan.x)} rows, {2 * plan.total:,} forward passes, "
+        f"about {_fmt_seconds(plan.estimate_seconds)}{slow}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+class CountBar:
+    """A bar for `total` steps with time remaining, on a terminal's stderr; else nothing.
+
+    Called once per step; redrawn at most ten times a second.
+    """
+
+    def __init__(self, label: str, total: int) -> None:
+        self.total = total
+        self.done = 0
+        self.last_draw = 0.0
+        self.progress: Progress | None = None
+        if stderr.is_terminal:
+            self.progress = Progress(
+                TextColumn(f"[bold]{escape(label)}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=stderr,
+                transient=True,
+            )
+            self.task = self.progress.add_task(label, total=total)
+
+    def __enter__(self) -> "CountBar":
+        if self.progress is not None:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+    def __call__(self) -> None:
+        self.done += 1
+        now = time.monotonic()
+        if self.progress is not None and (now - self.last_draw >= 0.1 or self.done == self.total):
+            self.last_draw = now
+            self.progress.update(self.task, completed=self.done)
 
 
 def close_progress(progress: Callback | None) -> None:
