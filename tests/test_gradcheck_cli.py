@@ -97,7 +97,8 @@ def test_a_big_net_is_sampled_by_default_and_still_checked(tmp_path, monkeypatch
     cfg = load_config(
         write_config(
             tmp_path,
-            "data: {source: digits}\nmodel: {hidden: [{units: 400, activation: sigmoid}, {units: 50}]}\n",
+            "data: {source: digits}\n"
+            "model: {hidden: [{units: 400, activation: sigmoid}, {units: 50}]}\n",
         )
     )
     data = load_dataset(cfg.data, cfg.seed)
