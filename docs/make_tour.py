@@ -8,7 +8,7 @@
 Each mlpcli command is printed (`$ mlpcli ...`) before it runs, then its output; what the
 script computes itself from a run (a sum, a mean, a plot of metrics.csv) is printed as a
 `# python:` line. Runs go to a temporary folder that is deleted afterwards (--runs DIR keeps
-them). Needs matplotlib: pip install "mlpcli[plot]".
+them). Needs matplotlib: pip install ".[plot]" in the clone.
 """
 
 import argparse
@@ -622,7 +622,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        print('make_tour needs matplotlib: pip install "mlpcli[plot]"', file=sys.stderr)
+        print('make_tour needs matplotlib: pip install ".[plot]" in the clone', file=sys.stderr)
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()

@@ -61,3 +61,15 @@ def test_help_reads_well_at_80_columns(run, command):
         assert cmd.help
         for param in cmd.params:
             assert getattr(param, "help", None), f"{param.name} of `{command}` has no help"
+
+
+def test_install_hints_name_the_source_not_the_package_index():
+    """`mlpcli` on the public index is another project: never `pip install mlpcli[...]`."""
+    from tests.helpers import ROOT
+
+    files = [ROOT / "README.md", *ROOT.glob("docs/*.md"), *ROOT.glob("docs/*.py")]
+    files += [*ROOT.glob("mlpcli/**/*.py")]
+    for path in files:
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            hint = re.search(r"pip install ['\"]?mlpcli\[", line)
+            assert not hint, f"{path.name}:{n}: {line.strip()}"
