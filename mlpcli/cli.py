@@ -514,6 +514,29 @@ def gradcheck(
 
 
 @app.command()
+@_clean_errors
+def export(
+    source: Path = typer.Argument(
+        ..., metavar="RUN_OR_CHECKPOINT", help="a run directory (its final model) or a .npz"
+    ),
+    fmt: str = typer.Option("onnx", "--format", metavar="FORMAT", help="onnx (the only one)"),
+    out: Path = typer.Option(..., "--out", metavar="FILE", help="the file to write: model.onnx"),
+) -> None:
+    """Export the final model, preprocessing included, for other runtimes (ONNX).
+
+    The graph takes the raw feature columns as one double matrix `features` and gives
+    `probabilities` and `label` (classifier) or `values` (regression); see docs/export.md.
+    """
+    from mlpcli.export import export as export_model
+
+    done = export_model(source, out, fmt)
+    print(
+        f"exported {done.checkpoint} to {done.path} (ONNX opset {done.opset}; input "
+        f"'features' [N, {done.n_features}] double; outputs {', '.join(done.outputs)})"
+    )
+
+
+@app.command()
 def schema() -> None:
     """Print the config's JSON Schema (for editor completion and checks)."""
     from mlpcli.config import json_schema
