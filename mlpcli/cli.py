@@ -131,6 +131,23 @@ def _clean_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _notes(notes: list[str]) -> None:
+    """What the data pipeline did that the user should know (columns ignored, cells filled)."""
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+
+
+def _data_notes() -> Any:
+    """A callback that shows the data notes once training starts (the data is loaded)."""
+    from mlpcli.train import Callback
+
+    class DataNotes(Callback):
+        def on_train_start(self, trainer: Any) -> None:
+            _notes(trainer.data.notes)
+
+    return DataNotes()
+
+
 @contextlib.contextmanager
 def _ctrl_c_stops(stop: threading.Event) -> Iterator[None]:
     """The first Ctrl-C asks training to stop after the current batch; a second quits at once."""
@@ -205,6 +222,7 @@ def train(
     from mlpcli import display
     from mlpcli.config import load_config
     from mlpcli.runs import AlreadyFinished, RunInterrupted, resume_run, train_run
+    from mlpcli.status import RunStatus
 
     if config is None and resume is None:
         raise UserError(
@@ -233,6 +251,8 @@ def train(
         raise UserError("--jobs goes with --grid or --repeat")
     progress = display.progress_callback(quiet)
     callbacks = [progress] if progress else []
+    if not quiet:
+        callbacks.insert(0, _data_notes())
     stop = threading.Event()
     try:
         with _ctrl_c_stops(stop):
@@ -249,14 +269,14 @@ def train(
         display.close_progress(progress)
         print(f"interrupted: {exc}", file=sys.stderr)
         raise typer.Exit(exc.exit_code) from None
-    if result.status == "interrupted":
+    if result.status is RunStatus.INTERRUPTED:
         print(
             f"interrupted: the last checkpoint and metrics.csv are saved in {run_dir}\n"
             f"resume with: mlpcli train --resume {run_dir}",
             file=sys.stderr,
         )
         raise typer.Exit(RunInterrupted.exit_code)
-    if result.status == "diverged":
+    if result.status is RunStatus.DIVERGED:
         raise TrainingFailed(f"{run_dir}: training diverged: {result.reason}")
     if len(result.restarts) > 1:
         display.stdout.print(display.restart_table(result))
@@ -304,6 +324,7 @@ def eval_(
     if split is not None and split not in SPLITS:
         raise UserError(f"--split {split}: choose one of {', '.join(SPLITS)}")
     report = evaluate(checkpoint, data, split)
+    _notes(report.notes)
     if plot is not None:
         from mlpcli.plot import plot_boundary
 
@@ -356,20 +377,26 @@ def predict(
         ..., metavar="CHECKPOINT_OR_RUN_DIR", help="a .npz checkpoint, or a run directory"
     ),
     data: Path = typer.Option(
-        ..., "--data", metavar="FILE", help="CSV (or NPZ) rows to predict; no target needed"
+        ..., "--data", metavar="FILE", help="CSV, NPZ or Parquet rows to predict; no target needed"
     ),
     out: Path | None = typer.Option(
         None, "--out", metavar="FILE", help="write the CSV here instead of stdout"
     ),
     proba: bool = typer.Option(False, "--proba", help="one probability column per class"),
+    label: bool = typer.Option(False, "--label", help="with --proba: the predicted class too"),
+    keep: list[str] = typer.Option(
+        [], "--keep", metavar="COL", help="copy a column of the input (an ID) into the output"
+    ),
 ) -> None:
     """Predictions for new rows as CSV: class names, probabilities (--proba), or values.
 
-    One output row per input row, in input order; the input needs no target column.
+    One output row per input row, in input order; the input needs no target column, and
+    columns the model does not use are ignored.
     """
     from mlpcli.evaluate import predict as predict_rows
 
-    predictions = predict_rows(checkpoint, data, proba)
+    predictions = predict_rows(checkpoint, data, proba, label, keep)
+    _notes(predictions.notes)
     if out is None:
         predictions.write_csv(sys.stdout)
         return
@@ -378,6 +405,28 @@ def predict(
             predictions.write_csv(f)
     except OSError as exc:
         raise UserError(f"{out}: cannot write predictions: {exc.strerror}") from None
+
+
+@app.command()
+@_clean_errors
+def inspect(
+    data: Path = typer.Argument(..., help="a CSV, Parquet or NPZ file"),
+    target: str | None = typer.Option(
+        None, "--target", help="the target column (default: the last)"
+    ),
+) -> None:
+    """A table's columns as mlpcli will read them, and a starter config that trains on it.
+
+    Shows each column's kind (numeric / categorical / ignored), missing cells, distinct
+    values and examples, the target's classes, then a config as YAML on stdout.
+    """
+    from mlpcli import display
+    from mlpcli.data.inspect import inspect_table
+
+    info = inspect_table(data, target)
+    for renderable in display.inspect_tables(info):
+        display.stderr.print(renderable, soft_wrap=isinstance(renderable, str))
+    print(info.config, end="")
 
 
 @app.command()
@@ -524,15 +573,21 @@ def export(
 ) -> None:
     """Export the final model, preprocessing included, for other runtimes (ONNX).
 
-    The graph takes the raw feature columns as one double matrix `features` and gives
-    `probabilities` and `label` (classifier) or `values` (regression); see docs/export.md.
+    The graph takes the raw columns (one double matrix `features` for numeric data, else one
+    input per column) and gives `probabilities` and `label` (classifier) or `values`
+    (regression); see docs/export.md.
     """
     from mlpcli.export import export as export_model
 
     done = export_model(source, out, fmt)
+    inputs = (
+        f"input 'features' [N, {done.n_features}] double"
+        if done.inputs == ["features"]
+        else f"{len(done.inputs)} inputs, one per column"
+    )
     print(
-        f"exported {done.checkpoint} to {done.path} (ONNX opset {done.opset}; input "
-        f"'features' [N, {done.n_features}] double; outputs {', '.join(done.outputs)})"
+        f"exported {done.checkpoint} to {done.path} (ONNX opset {done.opset}; {inputs}; "
+        f"outputs {', '.join(done.outputs)})"
     )
 
 

@@ -20,10 +20,9 @@ from typing import Any, TypeGuard
 import yaml
 
 from mlpcli.errors import UserError
+from mlpcli.status import RunStatus
 
 RUN_FILES = ("summary.json", "config.yaml", "metrics.csv")
-FINISHED = ("completed", "stopped_early")
-FAILED = ("diverged", "crashed", "corrupt")
 NOT_HYPERPARAMETERS = ("name",)  # differs between runs by construction
 SPECIAL_SORTS = ("name", "epochs", "best_epoch", "time")
 JSON_SCHEMA_VERSION = 1
@@ -34,7 +33,7 @@ class Run:
     """What could be read from one run directory."""
 
     path: Path
-    status: str  # summary.json's, or crashed (running, process gone) / corrupt (no summary)
+    status: RunStatus  # summary.json's, or crashed (running, process gone) / corrupt
     reason: str
     task: str | None
     monitor: str
@@ -80,11 +79,11 @@ class Row:
 
     @property
     def finished(self) -> bool:
-        return any(r.status in FINISHED for r in self.runs)
+        return any(r.status.succeeded for r in self.runs)
 
     @property
     def failed(self) -> bool:
-        return all(r.status in FAILED for r in self.runs)
+        return all(r.status.failure for r in self.runs)
 
     def stat(self, key: str) -> tuple[float | None, float | None]:
         """Mean and sample standard deviation over the runs that have the value."""
@@ -192,12 +191,14 @@ def read_run(path: Path) -> Run:
     config = flatten(raw_config) if isinstance(raw_config, dict) else {}
     rows = _read_metrics(path / "metrics.csv", problems)
 
-    status = str(summary.get("status", "corrupt")) if summary else "corrupt"
+    status = RunStatus.parse(summary.get("status")) or RunStatus.CORRUPT
     reason = str(summary.get("reason") or "")
-    if status == "running" and not _alive(summary.get("pid")):
-        status = "crashed"
+    if summary and status is RunStatus.CORRUPT:
+        problems.append(f"summary.json: not a status mlpcli writes: {summary.get('status')!r:.40}")
+    if status is RunStatus.RUNNING and not _alive(summary.get("pid")):
+        status = RunStatus.CRASHED
         reason = f"summary says running, but its process {summary.get('pid')} is gone"
-    if status == "corrupt" and not reason:
+    if status is RunStatus.CORRUPT:
         reason = "; ".join(problems)
     task = summary.get("task") or config.get("data.task") or _task_from_columns(rows)
     monitor = str(summary.get("monitor") or _monitor_from_config(config))

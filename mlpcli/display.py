@@ -28,11 +28,13 @@ from rich.progress import (
 from rich.table import Column, Table
 from rich.text import Text
 
+from mlpcli.status import RunStatus
 from mlpcli.train import Callback, EpochRecord, Trainer, TrainResult
 
 if TYPE_CHECKING:
     from mlpcli.checks import GradcheckPlan
     from mlpcli.compare import Comparison
+    from mlpcli.data.inspect import Inspection
     from mlpcli.evaluate import EvalReport
     from mlpcli.grid import GridOutcome, GridPlan
 
@@ -373,17 +375,14 @@ def confusion_table(class_names: list[str], counts: list[list[int]]) -> Table:
 
 # ----------------------------------------------------------------------------- compare, grids
 
-STATUS_STYLE = {
-    "completed": "green",
-    "stopped_early": "green",
-    "running": "yellow",
-    "interrupted": "yellow",
-    "diverged": "red",
-    "crashed": "red",
-    "corrupt": "red",
-    "invalid": "red",
-    "error": "red",
-}
+
+def status_style(status: str) -> str:
+    """Green for a run that succeeded, red for a failure, yellow otherwise (a mix too)."""
+    try:
+        known = RunStatus(status)
+    except ValueError:
+        return "yellow"
+    return "green" if known.succeeded else "red" if known.failure else "yellow"
 
 
 def show_comparison(comparison: "Comparison") -> None:
@@ -523,11 +522,7 @@ def _compare_table(comparison: "Comparison", drop: set[str]) -> Table:
         cells = [
             Text("★" if is_best else ""),
             Text(row.label),
-            *(
-                []
-                if same_status
-                else [Text(row.status, style=STATUS_STYLE.get(row.status, "yellow"))]
-            ),
+            *([] if same_status else [Text(row.status, style=status_style(row.status))]),
             *(
                 Text(format_value(row.params[k]) if k in row.params else "-")
                 for k in comparison.differing
@@ -654,7 +649,38 @@ def grid_failures_table(outcomes: list["GridOutcome"]) -> Table:
     for o in outcomes:
         table.add_row(
             Text(o.point.name),
-            Text(o.status, style=STATUS_STYLE.get(o.status, "red")),
+            Text(o.status, style=status_style(o.status)),
             Text(o.message),
         )
     return table
+
+
+def inspect_tables(info: "Inspection") -> list[RenderableType]:
+    """`mlpcli inspect`: the columns as they will be read, and the target's classes."""
+    table = Table(title=f"{escape(info.path)}: {info.rows} rows", box=box.SIMPLE_HEAD)
+    for column in ("column", "kind", "missing", "distinct", "examples"):
+        justify = "right" if column in ("missing", "distinct") else "left"
+        table.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    for c in info.columns:
+        kind = "[bold]target[/]" if c.kind == "target" else c.kind
+        style = "dim" if c.kind == "ignore" else None
+        table.add_row(
+            escape(c.name), kind, str(c.missing), str(c.distinct),
+            escape(", ".join(c.examples)), style=style,
+        )  # fmt: skip
+    out: list[RenderableType] = [table]
+    for c in info.columns:
+        if c.note and c.kind == "ignore":
+            out.append(f"note: {escape(c.note)}")
+    if info.classes:
+        classes = Table(title=f"classes of '{escape(info.target or '')}'", box=box.SIMPLE_HEAD)
+        classes.add_column("class")
+        classes.add_column("rows", justify="right")
+        for name, count in info.classes[:50]:
+            classes.add_row(escape(name), str(count))
+        if len(info.classes) > 50:
+            classes.add_row(f"... {len(info.classes) - 50} more", "")
+        out.append(classes)
+    else:
+        out.append(f"target '{escape(info.target or '')}': numeric, regression")
+    return out

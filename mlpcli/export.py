@@ -6,11 +6,12 @@ activation, `OUTPUTS` the output activation. Each converter adds its nodes to a 
 and returns the name of the tensor it produced. A test checks that every name the engine
 knows has a converter, and that onnxruntime reproduces `mlpcli predict` on every one.
 
-The graph takes the raw feature columns as one double matrix `features` (columns in the
-order of `feature_names`, recorded in the model's metadata), applies the saved scaling in
-double precision as predict does, casts to the model's dtype, and runs the layers.
-Outputs: `probabilities` (one column per class) and `label` (the class name) for a
-classifier, `values` for a regression model.
+The graph takes the raw columns: one double matrix `features` for all-numeric data (the
+columns in the order of `feature_names`, recorded in the model's metadata), else one input
+per column (double for numbers, string for categories). It applies the saved pipeline
+(fill, scale in double precision as predict does, one-hot), casts to the model's dtype and
+runs the layers. Outputs: `probabilities` (one column per class) and `label` (the class
+name) for a classifier, `values` for a regression model.
 
 onnx is an optional extra, imported only here and only when an export is asked for.
 """
@@ -26,6 +27,8 @@ from typing import Any
 import numpy as np
 
 from mlpcli import __version__
+from mlpcli.data import preprocess
+from mlpcli.data.files import MISSING_TOKENS
 from mlpcli.errors import UserError
 from mlpcli.evaluate import SavedModel, load_model
 
@@ -64,6 +67,15 @@ class Graph:
         self.constants.append(numpy_helper.from_array(array, name))
         return name
 
+    def cast(self, x: str) -> str:
+        """`x` in the model's dtype."""
+        return self.op("Cast", [x], f"{x}.cast", to=self.elem)
+
+    @property
+    def elem(self) -> int:
+        tensor = self.onnx.TensorProto
+        return int(tensor.FLOAT if self.dtype == np.float32 else tensor.DOUBLE)
+
     def op(self, op_type: str, inputs: list[str], hint: str, **attributes: Any) -> str:
         """Add one node; its single output's name."""
         out = self.name(hint)
@@ -77,31 +89,51 @@ Converter = Callable[[Graph, str], str]
 
 
 def _numeric(graph: Graph, x: str, columns: list[dict[str, Any]]) -> str:
-    """Numeric columns: a missing cell (NaN) takes the column's fill value, then z-score."""
+    """Numeric columns `[N, k]` (double): a missing cell (NaN) takes the column's fill value,
+    then the z-score; the result in the model's dtype."""
     fills = [c.get("fill") for c in columns]
     if any(f is not None for f in fills):
         fill = graph.constant("fill", [np.nan if f is None else f for f in fills], np.float64)
         x = graph.op("Where", [graph.op("IsNaN", [x], "is_missing"), fill, x], "filled")
     mean = graph.constant("mean", [c["mean"] for c in columns], np.float64)
     scale = graph.constant("scale", [c["scale"] for c in columns], np.float64)
-    return graph.op("Div", [graph.op("Sub", [x, mean], "centred"), scale], "standardized")
+    z = graph.op("Div", [graph.op("Sub", [x, mean], "centred"), scale], "standardized")
+    return graph.cast(z)
 
 
-PREPROCESS: dict[str, Callable[[Graph, str, list[dict[str, Any]]], str]] = {
-    "numeric": _numeric,
+def _categorical(graph: Graph, x: str, column: dict[str, Any]) -> str:
+    """One categorical column `[N, 1]` (strings) as its one-hot block `[N, m]`: the kept
+    categories, then `(other)` for the folded ones, then `(missing)`; an unseen category
+    (or a missing cell the training data had none of) sets no feature, as `unknown: zeros`."""
+    block = preprocess.one_hot_levels(column)
+    position = {level: k for k, level in enumerate(block)}
+    keys = list(column["categories"])
+    values = [position[c] for c in keys]
+    if column["other"]:
+        keys += column["other"]
+        values += [position[preprocess.OTHER]] * len(column["other"])
+    if column["missing_level"]:
+        spellings = sorted({v for t in MISSING_TOKENS for v in (t, t.upper(), t.title())})
+        keys += [t for t in spellings if t not in keys]
+        values += [position[preprocess.MISSING]] * (len(keys) - len(values))
+    codes = graph.op(
+        "LabelEncoder",
+        [x],
+        f"{column['name']}.code",
+        domain="ai.onnx.ml",
+        keys_strings=keys,
+        values_int64s=values,
+        default_int64=-1,
+    )
+    levels = graph.constant(f"{column['name']}.levels", [list(range(len(block)))], np.int64)
+    hot = graph.op("Equal", [codes, levels], f"{column['name']}.is")
+    return graph.cast(hot)
+
+
+PREPROCESS: dict[str, Callable[[Graph, str, Any], str]] = {
+    "numeric": _numeric,  # all numeric columns at once: one [N, k] matrix
+    "categorical": _categorical,  # one column at a time
 }
-
-
-def pipeline_of(saved: SavedModel) -> dict[str, Any]:
-    """The input pipeline of a checkpoint: per column its kind, fill value and scaling."""
-    k = len(saved.feature_names)
-    mean = np.zeros(k) if saved.scaler_mean is None else saved.scaler_mean
-    scale = np.ones(k) if saved.scaler_scale is None else saved.scaler_scale
-    columns = [
-        {"name": n, "kind": "numeric", "fill": None, "mean": float(m), "scale": float(s)}
-        for n, m, s in zip(saved.feature_names, mean.tolist(), scale.tolist(), strict=True)
-    ]
-    return {"missing": "error", "columns": columns}
 
 
 # ----------------------------------------------------------------------------- activations
@@ -163,7 +195,7 @@ class Exported:
 
     path: Path
     checkpoint: Path
-    inputs: list[str]
+    inputs: list[str]  # `features`, or one per column
     outputs: list[str]
     n_features: int
     opset: int
@@ -207,16 +239,9 @@ def build_onnx(saved: SavedModel) -> Any:
     onnx = _onnx()
     helper, TensorProto = onnx.helper, onnx.TensorProto
     dtype = np.dtype(saved.model.dtype)
-    elem = TensorProto.FLOAT if dtype == np.float32 else TensorProto.DOUBLE
     graph = Graph(onnx, dtype)
-    n_features = len(saved.feature_names)
-    graph.used.add("features")
-    x = "features"
-    pipeline = pipeline_of(saved)
-    for kind in dict.fromkeys(c["kind"] for c in pipeline["columns"]):
-        columns = [c for c in pipeline["columns"] if c["kind"] == kind]
-        x = PREPROCESS[kind](graph, x, columns)
-    h = graph.op("Cast", [x], "h0", to=elem) if elem != TensorProto.DOUBLE else x
+    elem = graph.elem
+    h, inputs = _inputs(graph, saved.preprocess)
     arrays = {p.name: p.value for p in saved.model.params}
     n_layers = len(saved.model.sizes) - 1
     for i in range(n_layers):
@@ -241,13 +266,12 @@ def build_onnx(saved: SavedModel) -> Any:
     else:
         values = graph.op("Identity", [result], "values")
         outputs = [helper.make_tensor_value_info(values, elem, ["N", saved.model.sizes[-1]])]
-    inputs = [helper.make_tensor_value_info("features", TensorProto.DOUBLE, ["N", n_features])]
     onnx_graph = helper.make_graph(
         graph.nodes, _graph_name(saved), inputs, outputs, initializer=graph.constants
     )
     model = helper.make_model(
         onnx_graph,
-        opset_imports=[helper.make_opsetid("", OPSET)],
+        opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid("ai.onnx.ml", 3)],
         producer_name="mlpcli",
         producer_version=__version__,
         doc_string=f"exported by mlpcli {__version__} from {saved.path.name}",
@@ -263,6 +287,35 @@ def build_onnx(saved: SavedModel) -> Any:
     helper.set_model_props(model, metadata)
     onnx.checker.check_model(model, full_check=True)
     return model
+
+
+def _inputs(graph: Graph, pipeline: dict[str, Any]) -> tuple[str, list[Any]]:
+    """The graph's inputs and the tensor of the model's input features they make.
+
+    All-numeric data: one double matrix `features`, the columns in feature order. With
+    categorical columns: one input per column, named as it, `[N, 1]`: double for a numeric
+    column, string for a categorical one.
+    """
+    helper, tensor = graph.onnx.helper, graph.onnx.TensorProto
+    columns = preprocess.used_columns(pipeline)
+    numeric = [c for c in columns if c["kind"] == "numeric"]
+    if len(numeric) == len(columns):
+        graph.used.add("features")
+        info = helper.make_tensor_value_info("features", tensor.DOUBLE, ["N", len(numeric)])
+        return PREPROCESS["numeric"](graph, "features", numeric), [info]
+    inputs, parts = [], []
+    for c in columns:
+        graph.used.add(c["name"])
+        kind = tensor.DOUBLE if c["kind"] == "numeric" else tensor.STRING
+        inputs.append(helper.make_tensor_value_info(c["name"], kind, ["N", 1]))
+    if numeric:
+        names = [c["name"] for c in numeric]
+        x = graph.op("Concat", names, "numeric", axis=1) if len(names) > 1 else names[0]
+        parts.append(PREPROCESS["numeric"](graph, x, numeric))
+    for c in columns:  # the one-hot blocks follow the numbers, in column order
+        if c["kind"] == "categorical":
+            parts.append(PREPROCESS["categorical"](graph, c["name"], c))
+    return graph.op("Concat", parts, "inputs", axis=1) if len(parts) > 1 else parts[0], inputs
 
 
 def _graph_name(saved: SavedModel) -> str:

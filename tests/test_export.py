@@ -7,6 +7,7 @@ small model is trained, exported and run in onnxruntime on its test split; proba
 
 import csv
 import io
+import json
 import sys
 from pathlib import Path
 
@@ -15,21 +16,46 @@ import pytest
 
 from mlpcli import export as exporter
 from mlpcli.config import load_config
+from mlpcli.data.files import MISSING_TOKENS
 from mlpcli.engine import ACTIVATIONS, OUTPUTS
-from mlpcli.evaluate import load_model, run_split
+from mlpcli.evaluate import load_model
 from mlpcli.runs import train_run
-from tests.helpers import write_config
+from tests.helpers import ROOT, write_config
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
 TOLERANCE = 1e-5
 
-TASKS = {  # output activation -> (data, loss)
-    "softmax": ("iris", "cross_entropy"),
-    "sigmoid": ("xor", "binary_cross_entropy"),
-    "linear": ("diabetes", "mse"),
+DATA = ROOT / "datasets"
+TASKS = {  # output activation -> (data file, target, loss)
+    "softmax": ("iris.csv", "target", "cross_entropy"),
+    "sigmoid": ("xor.csv", "target", "binary_cross_entropy"),
+    "linear": ("diabetes.csv", "target", "mse"),
+    "tables": ("penguins.csv", "species", "cross_entropy"),  # categorical columns, NA cells
+    "tables-regression": ("houses.csv", "price_k", "mse"),
 }
+
+
+def _split_files(folder: Path, name: str) -> tuple[Path, Path]:
+    """The file as train.csv and test.csv (every fifth row), so the test split is a file."""
+    out = folder / name.removesuffix(".csv")
+    if out.is_dir():
+        return out / "train.csv", out / "test.csv"
+    out.mkdir()
+    if name == "xor.csv":
+        rng = np.random.default_rng(0)
+        x = rng.choice([-1.0, 1.0], (200, 2)) + rng.normal(0, 0.1, (200, 2))
+        lines = ["x0,x1,target"] + [f"{a:.6f},{b:.6f},{int(a * b < 0)}" for a, b in x]
+    else:
+        lines = (DATA / name).read_text(encoding="utf-8").splitlines()
+    header, rows = lines[0], lines[1:]
+    (out / "train.csv").write_text("\n".join([header, *[r for i, r in enumerate(rows) if i % 5]]))
+    (out / "test.csv").write_text("\n".join([header, *rows[::5]]))
+    sidecar = DATA / name.replace(".csv", ".classes.txt")
+    if sidecar.is_file():  # iris: class names for the codes 0, 1, 2
+        (out / "train.classes.txt").write_text(sidecar.read_text(encoding="utf-8"))
+    return out / "train.csv", out / "test.csv"
 
 
 _TRAINED: dict[tuple[Path, str, str, str], Path] = {}
@@ -44,12 +70,13 @@ def _train(folder: Path, activation: str, output: str, dtype: str = "float32") -
 
 
 def _train_once(folder: Path, activation: str, output: str, dtype: str) -> Path:
-    source, loss = TASKS[output]
+    name, target, loss = TASKS[output]
+    train, test = _split_files(folder, name)
     config = write_config(
         folder,
         f"""
 name: {activation}-{output}
-data: {{source: {source}}}
+data: {{train: {train}, test: {test}, target: {target}, missing: median}}
 model:
   hidden: [{{units: 6, activation: {activation}}}, {{units: 5, activation: {activation}}}]
 loss: {loss}
@@ -62,15 +89,26 @@ training: {{epochs: 3, batch_size: 32, dtype: {dtype}}}
     return run_dir
 
 
-def _test_split_csv(run: Path, path: Path) -> np.ndarray:
-    """The run's test split as a CSV that predict reads; its raw feature matrix."""
-    saved = load_model(run)
-    rows = run_split(saved, "test")
-    with path.open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(saved.feature_names)
-        writer.writerows([[repr(float(v)) for v in row] for row in rows.X])
-    return rows.X.astype(np.float64)
+def _feeds(session, path: Path) -> dict[str, np.ndarray]:
+    """The graph's inputs from a CSV: `features` (numbers, in feature order), or one input
+    per column (numbers as doubles, NaN where missing; categories as their text)."""
+    with path.open(newline="") as f:
+        table = list(csv.DictReader(f))
+
+    def number(text: str) -> float:
+        return float("nan") if text.strip().lower() in MISSING_TOKENS else float(text)
+
+    inputs = session.get_inputs()
+    if [i.name for i in inputs] == ["features"]:
+        names = json.loads(session.get_modelmeta().custom_metadata_map["feature_names"])
+        return {"features": np.array([[number(row[n]) for n in names] for row in table])}
+    feeds = {}
+    for i in inputs:
+        if i.type == "tensor(string)":
+            feeds[i.name] = np.array([[row[i.name].strip()] for row in table], dtype=object)
+        else:
+            feeds[i.name] = np.array([[number(row[i.name])] for row in table])
+    return feeds
 
 
 def _predict(cli, run: Path, data: Path, *flags: str) -> list[list[str]]:
@@ -79,10 +117,10 @@ def _predict(cli, run: Path, data: Path, *flags: str) -> list[list[str]]:
     return list(csv.reader(io.StringIO(result.stdout)))
 
 
-def _onnx_outputs(path: Path, X: np.ndarray) -> dict[str, np.ndarray]:
+def _onnx_outputs(path: Path, data: Path) -> dict[str, np.ndarray]:
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     names = [o.name for o in session.get_outputs()]
-    return dict(zip(names, session.run(None, {"features": X}), strict=True))
+    return dict(zip(names, session.run(None, _feeds(session, data)), strict=True))
 
 
 def _check_against_predict(cli, run: Path, tmp_path: Path) -> float:
@@ -93,10 +131,9 @@ def _check_against_predict(cli, run: Path, tmp_path: Path) -> float:
     assert result.exit_code == 0, result.output
     assert f"to {out}" in result.stdout
     onnx.checker.check_model(onnx.load(str(out)), full_check=True)
-    data = tmp_path / "test.csv"
-    X = _test_split_csv(run, data)
-    got = _onnx_outputs(out, X)
     saved = load_model(run)
+    data = Path(saved.cfg.data.test or "")
+    got = _onnx_outputs(out, data)
     if saved.class_names is None:
         values = np.array([[float(v) for v in row] for row in _predict(cli, run, data)[1:]])
         assert got["values"].shape == values.shape
@@ -123,7 +160,7 @@ def test_onnxruntime_equals_predict_for_every_activation(cli, folder, tmp_path, 
     assert _check_against_predict(cli, run, tmp_path) <= TOLERANCE
 
 
-@pytest.mark.parametrize("output", ["sigmoid", "linear"])
+@pytest.mark.parametrize("output", ["sigmoid", "linear", "tables", "tables-regression"])
 @pytest.mark.parametrize("activation", ["relu", "gelu"])
 def test_onnxruntime_equals_predict_for_each_task(cli, folder, tmp_path, output, activation):
     run = _train(folder, activation, output)
@@ -144,8 +181,12 @@ def test_extreme_inputs_do_not_overflow(folder, tmp_path):
     run = _train(folder, "softplus", "softmax")
     exporter.export(run, tmp_path / "m.onnx")
     X = np.array([[1e4, -1e4, 1e4, -1e4], [-1e4, 1e4, -1e4, 1e4], [0.0, 0.0, 0.0, 0.0]])
-    got = _onnx_outputs(tmp_path / "m.onnx", X)["probabilities"]
-    want = class_probabilities(load_model(run).logits(X))
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    (got, _) = session.run(None, {"features": X})
+    saved = load_model(run)
+    columns = saved.preprocess["columns"]
+    scaled = (X - [c["mean"] for c in columns]) / [c["scale"] for c in columns]
+    want = class_probabilities(saved.logits(scaled))
     assert np.isfinite(got).all()
     np.testing.assert_allclose(got, want, atol=TOLERANCE)
 
@@ -161,10 +202,12 @@ def test_the_graph_records_feature_and_class_names(folder, tmp_path):
     model = onnx.load(str(tmp_path / "m.onnx"))
     props = {p.key: p.value for p in model.metadata_props}
     assert props["class_names"] == '["setosa", "versicolor", "virginica"]'
-    assert "sepal" in props["feature_names"] and props["task"] == "classification"
+    assert "sepal_length_cm" in props["feature_names"] and props["task"] == "classification"
     assert [i.name for i in model.graph.input] == ["features"]
     ops = [n.op_type for n in model.graph.node]
-    assert ops[:2] == ["Sub", "Div"] and "Softmax" in ops  # scaling first, softmax last
+    # missing cells filled, then scaled, before the first layer; softmax at the end
+    assert ops[: ops.index("Gemm")] == ["IsNaN", "Where", "Sub", "Div", "Cast"]
+    assert ops.index("Softmax") > len(ops) - 5
 
 
 @pytest.mark.parametrize(
