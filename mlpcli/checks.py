@@ -11,7 +11,7 @@ from mlpcli.data import Dataset
 from mlpcli.engine import MLP
 from mlpcli.engine.gradcheck import check_model
 from mlpcli.engine.losses import LossFn
-from mlpcli.train import build_loss, build_model
+from mlpcli.train import build_loss, build_model, class_weights
 
 TOLERANCE = 1e-6  # float64 central differences agree to ~1e-9 on smooth activations
 
@@ -91,7 +91,7 @@ def plan_gradcheck(
     train = data.parts["train"]
     x = train.X[:rows].astype(np.float64)
     y = train.y[:rows].astype(np.float64) if data.task == "regression" else train.y[:rows]
-    loss = build_loss(float64)
+    loss = build_loss(float64, class_weights(cfg, data))
     start, passes = time.perf_counter(), 0
     while passes < 3 or time.perf_counter() - start < 0.05:
         loss(model.forward(x), y)
