@@ -639,6 +639,24 @@ class RunConfig(Strict):
         return default
 
 
+def json_schema() -> dict[str, Any]:
+    """The config's JSON Schema, as `mlpcli schema` prints it for editors.
+
+    pydantic describes the models as validated; YAML shorthands accepted before validation
+    (`loss: mse` for `loss: {name: mse}`) are added here, so every config that loads also
+    validates against the schema.
+    """
+    schema = RunConfig.model_json_schema()
+    loss = schema["properties"]["loss"]
+    loss_name = {"type": "string", "enum": list(LOSSES)}
+    schema["properties"]["loss"] = {
+        "anyOf": [{k: v for k, v in loss.items() if k != "default"}, loss_name],
+        "default": loss.get("default"),
+        "description": "a loss name, or a mapping with its name and options",
+    }
+    return schema
+
+
 def primary_metric(task: str) -> str:
     """The per-epoch quality metric next to the loss: accuracy, or R² for regression."""
     return "accuracy" if task == "classification" else "r2"
