@@ -44,7 +44,7 @@ from mlpcli.train import Callback, EpochRecord, Trainer, TrainResult
 if TYPE_CHECKING:
     import optuna
 
-INSTALL_HINT = "pip install 'mlpcli[tune]'"
+INSTALL_HINT = 'pip install optuna "psycopg[binary]" cmaes  (or, in a clone: pip install ".[tune]")'
 STUDY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 # Optuna's own states, lower-cased, as tune.json and the table show them.
 STATES = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running"}
