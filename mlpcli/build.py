@@ -68,12 +68,13 @@ def class_weights(cfg: RunConfig, data: Dataset) -> np.ndarray | None:
     return np.array([spec.get(name, 1.0) for name in names], dtype=np.float64)
 
 
-def build_model(cfg: RunConfig, n_features: int, n_outputs: int) -> MLP:
-    """The configured network, uninitialised: layer sizes, activations, dropout, dtype."""
+def build_model(cfg: RunConfig, n_features: int, n_outputs: int, rows: int = 0) -> MLP:
+    """The configured network; `rows`: how many rows one forward pass will see at most."""
     units = [layer.units for layer in cfg.model.hidden]
     out = 1 if cfg.model.output == "sigmoid" else n_outputs
-    # refused before NumPy tries to allocate it (parameters and optimizer state)
-    check_fits([n_features, *units, out], units, 0, cfg.training.dtype, cfg.optimizer.name)
+    # refused before NumPy tries to allocate it (parameters, optimizer state, activations)
+    sizes = [n_features, *units, out]
+    check_fits(sizes, units, rows, cfg.training.dtype, cfg.optimizer.name)
     return MLP(
         [n_features, *units, out],
         [layer.activation for layer in cfg.model.hidden],

@@ -13,7 +13,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from typer.core import TyperGroup
@@ -24,6 +24,9 @@ except ImportError:  # pragma: no cover - older typer depends on click itself
     from click.exceptions import ClickException  # type: ignore[no-redef]
 
 from mlpcli.errors import TrainingFailed, UserError, printable
+
+if TYPE_CHECKING:
+    from mlpcli.grid import GridPlan
 
 
 class _OneLineErrors(TyperGroup):
@@ -51,7 +54,8 @@ class _OneLineErrors(TyperGroup):
             if ctx is not None:
                 print(f"hint: see '{ctx.command_path} --help'", file=sys.stderr)
             sys.exit(exc.exit_code)
-        except typer.Abort:
+        except typer.Abort:  # Ctrl-C before the command could handle it (start-up)
+            _say("interrupted")
             sys.exit(130)
         sys.exit(code if isinstance(code, int) else 0)
 
@@ -130,6 +134,12 @@ def _clean_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+# Ctrl-C, `kill` / SLURM / Kubernetes, a closed terminal: each stops training the same way.
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+
+
 def _notes(notes: list[str]) -> None:
     """What the data pipeline did that the user should know (columns ignored, cells filled)."""
     for note in notes:
@@ -148,25 +158,51 @@ def _data_notes() -> Any:
 
 
 @contextlib.contextmanager
-def _ctrl_c_stops(stop: threading.Event) -> Iterator[None]:
-    """The first Ctrl-C asks training to stop after the current batch; a second quits at once."""
+def _signals_stop(stop: threading.Event) -> Iterator[list[int]]:
+    """The first stop signal asks training to stop after the current batch; a second quits
+    at once. Yields the signals received: the exit code is 128 + the first one."""
+    received: list[int] = []
 
     def handle(signum: int, frame: Any) -> None:
         if stop.is_set():
             raise KeyboardInterrupt
+        received.append(signum)
         stop.set()
+        if signum == getattr(signal, "SIGHUP", None):
+            _detach_terminal()
         with contextlib.suppress(OSError):  # os.write: print() is not safe in a signal handler
-            os.write(2, b"\nstopping after this batch (Ctrl-C again to quit at once)\n")
+            name = signal.Signals(signum).name
+            again = "Ctrl-C" if signum == signal.SIGINT else name
+            os.write(
+                2, f"\n{name}: stopping after this batch ({again} again to quit at once)\n".encode()
+            )
 
+    previous = {}
     try:
-        previous = signal.signal(signal.SIGINT, handle)
-    except ValueError:  # not the main thread: leave Ctrl-C alone
-        yield
+        for signum in STOP_SIGNALS:
+            previous[signum] = signal.signal(signum, handle)
+    except ValueError:  # not the main thread: leave signals alone
+        yield received
         return
     try:
-        yield
+        yield received
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _detach_terminal() -> None:
+    """After SIGHUP the terminal is gone: output goes to /dev/null, not to an EIO error."""
+    with contextlib.suppress(OSError):
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 1)
+        os.dup2(null, 2)
+        os.close(null)
+
+
+def _exit_code(received: list[int]) -> int:
+    """128 + the signal that stopped training (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP)."""
+    return 128 + (received[0] if received else signal.SIGINT)
 
 
 @app.command()
@@ -248,13 +284,20 @@ def train(
         return
     if jobs is not None:
         raise UserError("--jobs goes with --grid or --repeat")
+    if resume is not None:
+        from mlpcli.grid import is_grid_folder, plan_from_record
+
+        if is_grid_folder(resume):
+            _grid_and_report(plan_from_record(resume), None, quiet)
+            return
     progress = display.progress_callback(quiet)
     callbacks = [progress] if progress else []
     if not quiet:
         callbacks.insert(0, _data_notes())
     stop = threading.Event()
+    received: list[int] = []
     try:
-        with _ctrl_c_stops(stop):
+        with _signals_stop(stop) as received:
             if resume is not None:
                 run_dir, result = resume, resume_run(resume, callbacks, stop)
             else:
@@ -266,15 +309,14 @@ def train(
         return
     except RunInterrupted as exc:
         display.close_progress(progress)
-        print(f"interrupted: {exc}", file=sys.stderr)
-        raise typer.Exit(exc.exit_code) from None
+        _say(f"interrupted: {exc}")
+        raise typer.Exit(_exit_code(received)) from None
     if result.status is RunStatus.INTERRUPTED:
-        print(
+        _say(
             f"interrupted: the last checkpoint and metrics.csv are saved in {run_dir}\n"
-            f"resume with: mlpcli train --resume {run_dir}",
-            file=sys.stderr,
+            f"resume with: mlpcli train --resume {run_dir}"
         )
-        raise typer.Exit(RunInterrupted.exit_code)
+        raise typer.Exit(_exit_code(received))
     if result.status is RunStatus.DIVERGED:
         raise TrainingFailed(f"{run_dir}: training diverged: {result.reason}")
     if len(result.restarts) > 1:
@@ -286,6 +328,12 @@ def train(
         )
     display.stdout.print(display.result_table(result))
     display.stdout.print(f"run directory: {run_dir}", soft_wrap=True)
+
+
+def _say(text: str) -> None:
+    """A last line on stderr; a terminal closed meanwhile (SIGHUP) is no error."""
+    with contextlib.suppress(OSError):
+        print(text, file=sys.stderr, flush=True)
 
 
 @app.command("eval")
@@ -349,15 +397,32 @@ def _train_grid(
     quiet: bool,
 ) -> None:
     """`train --grid/--repeat`: every combination in parallel, then the compare table."""
-    from mlpcli import display
-    from mlpcli.compare import compare_runs
-    from mlpcli.grid import default_jobs, parse_grid, plan_grid, run_grid
+    from mlpcli.grid import parse_grid, plan_grid
 
     plan = plan_grid(config, overrides, parse_grid(grid), repeat, runs_dir)
+    _grid_and_report(plan, jobs, quiet)
+
+
+def _grid_and_report(plan: "GridPlan", jobs: int | None, quiet: bool) -> None:
+    """Run a grid's points (Ctrl-C / SIGTERM stop them all), then the compare table."""
+    from mlpcli import display
+    from mlpcli.compare import compare_runs
+    from mlpcli.grid import default_jobs, run_grid
+
     jobs = jobs or default_jobs()
     if not quiet:
         display.grid_start_line(plan, min(jobs, len(plan.points)))
-    outcomes = run_grid(plan, jobs, None if quiet else display.grid_progress_line)
+    stop = threading.Event()
+    with _signals_stop(stop) as received:
+        outcomes = run_grid(plan, jobs, None if quiet else display.grid_progress_line, stop)
+    if stop.is_set():
+        unfinished = [o for o in outcomes if o.status.resumable]
+        _say(
+            f"interrupted: {len(unfinished)} of {len(outcomes)} grid runs did not finish; "
+            f"grid.json is saved in {plan.folder}\n"
+            f"continue the grid with: mlpcli train --resume {plan.folder}"
+        )
+        raise typer.Exit(_exit_code(received))
     if any(o.run_dir for o in outcomes):
         display.show_comparison(compare_runs([plan.folder]))
     failed = [o for o in outcomes if not o.ok]
@@ -493,7 +558,8 @@ def validate(
 
     cfg = load_config(config, list(set_))
     data = load_dataset(cfg.data, cfg.seed)
-    model = build_model(cfg, data.n_features, data.n_outputs)
+    largest = max(len(part) for part in data.parts.values())
+    model = build_model(cfg, data.n_features, data.n_outputs, largest)
     display.stdout.print(dump_config(cfg), highlight=False, markup=False)
     rows = [
         ("task", data.task),
@@ -638,7 +704,7 @@ def report(
         written = pages.write_report(paths, out, sort=sort, group=not per_run)
     else:
         stop = threading.Event()
-        with _signals_stop(stop):
+        with _signals_end_watch(stop):
             if open_:
                 pages.write_report(paths, out, sort, not per_run, reload_seconds=every)
                 _open_page(out)
@@ -671,7 +737,7 @@ def _open_page(out: Path) -> None:
 
 
 @contextlib.contextmanager
-def _signals_stop(stop: threading.Event) -> Iterator[None]:
+def _signals_end_watch(stop: threading.Event) -> Iterator[None]:
     """Ctrl-C or SIGTERM sets `stop`: a watch loop ends after writing its last page."""
 
     def handle(signum: int, frame: Any) -> None:
@@ -690,4 +756,8 @@ def _signals_stop(stop: threading.Event) -> Iterator[None]:
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except KeyboardInterrupt:  # Ctrl-C before a command could handle it (start-up)
+        _say("interrupted")
+        sys.exit(130)

@@ -532,6 +532,13 @@ class Training(Strict):
         "or last (the last epoch)",
     )
     checkpoint_every: int = Field(1, gt=0, description="epochs between writes of last.npz")
+    checkpoint_seconds: float = Field(
+        5.0,
+        ge=0.0,
+        le=86400.0,
+        description="and at most one write of last.npz / best.npz this often (the first epoch, "
+        "the end and an interrupt always write); 0: every checkpoint_every epochs",
+    )
 
     @model_validator(mode="after")
     def _keep_last_has_one_restart(self) -> "Training":
