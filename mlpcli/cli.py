@@ -150,6 +150,7 @@ def train(
     from mlpcli import display
     from mlpcli.config import load_config
     from mlpcli.runs import AlreadyFinished, RunInterrupted, resume_run, train_run
+    from mlpcli.status import RunStatus
 
     if config is None and resume is None:
         raise UserError(
@@ -194,14 +195,14 @@ def train(
         display.close_progress(progress)
         print(f"interrupted: {exc}", file=sys.stderr)
         raise typer.Exit(exc.exit_code) from None
-    if result.status == "interrupted":
+    if result.status is RunStatus.INTERRUPTED:
         print(
             f"interrupted: the last checkpoint and metrics.csv are saved in {run_dir}\n"
             f"resume with: mlpcli train --resume {run_dir}",
             file=sys.stderr,
         )
         raise typer.Exit(RunInterrupted.exit_code)
-    if result.status == "diverged":
+    if result.status is RunStatus.DIVERGED:
         raise TrainingFailed(f"{run_dir}: training diverged: {result.reason}")
     if len(result.restarts) > 1:
         display.stdout.print(display.restart_table(result))

@@ -20,10 +20,9 @@ from typing import Any, TypeGuard
 import yaml
 
 from mlpcli.errors import UserError
+from mlpcli.status import RunStatus
 
 RUN_FILES = ("summary.json", "config.yaml", "metrics.csv")
-FINISHED = ("completed", "stopped_early")
-FAILED = ("diverged", "crashed", "corrupt")
 NOT_HYPERPARAMETERS = ("name",)  # differs between runs by construction
 SPECIAL_SORTS = ("name", "epochs", "best_epoch", "time")
 SPARK = "▁▂▃▄▅▆▇█"
@@ -36,7 +35,7 @@ class Run:
     """What could be read from one run directory."""
 
     path: Path
-    status: str  # summary.json's, or crashed (running, process gone) / corrupt (no summary)
+    status: RunStatus  # summary.json's, or crashed (running, process gone) / corrupt
     reason: str
     task: str | None
     monitor: str
@@ -82,11 +81,11 @@ class Row:
 
     @property
     def finished(self) -> bool:
-        return any(r.status in FINISHED for r in self.runs)
+        return any(r.status.succeeded for r in self.runs)
 
     @property
     def failed(self) -> bool:
-        return all(r.status in FAILED for r in self.runs)
+        return all(r.status.failure for r in self.runs)
 
     def stat(self, key: str) -> tuple[float | None, float | None]:
         """Mean and sample standard deviation over the runs that have the value."""
@@ -194,12 +193,14 @@ def read_run(path: Path) -> Run:
     config = flatten(raw_config) if isinstance(raw_config, dict) else {}
     rows = _read_metrics(path / "metrics.csv", problems)
 
-    status = str(summary.get("status", "corrupt")) if summary else "corrupt"
+    status = RunStatus.parse(summary.get("status")) or RunStatus.CORRUPT
     reason = str(summary.get("reason") or "")
-    if status == "running" and not _alive(summary.get("pid")):
-        status = "crashed"
+    if summary and status is RunStatus.CORRUPT:
+        problems.append(f"summary.json: not a status mlpcli writes: {summary.get('status')!r:.40}")
+    if status is RunStatus.RUNNING and not _alive(summary.get("pid")):
+        status = RunStatus.CRASHED
         reason = f"summary says running, but its process {summary.get('pid')} is gone"
-    if status == "corrupt" and not reason:
+    if status is RunStatus.CORRUPT:
         reason = "; ".join(problems)
     task = summary.get("task") or config.get("data.task") or _task_from_columns(rows)
     monitor = str(summary.get("monitor") or _monitor_from_config(config))
@@ -447,9 +448,17 @@ def diff_configs(configs: list[dict[str, Any]]) -> tuple[dict[str, Any], list[st
         values = [c.get(key, missing) for c in configs]
         if all(v is not missing and v == values[0] for v in values):
             common[key] = values[0]
+        elif missing in values and _kind_differs(configs, key):
+            continue  # a key of one optimizer / schedule kind: the kind's name column says it
         else:
             differing.append(key)
     return common, differing
+
+
+def _kind_differs(configs: list[dict[str, Any]], key: str) -> bool:
+    """Whether `key`'s section (`optimizer.momentum` -> optimizer) has different names."""
+    section = key.rpartition(".")[0]
+    return bool(section) and len({str(c.get(f"{section}.name")) for c in configs}) > 1
 
 
 def _pick(config: dict[str, Any], keys: list[str]) -> dict[str, Any]:

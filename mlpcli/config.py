@@ -24,7 +24,9 @@ from pydantic import (
     model_validator,
 )
 
-from mlpcli.engine import ACTIVATIONS, INITIALIZERS, LOSSES, OPTIMIZERS
+from mlpcli.engine import ACTIVATIONS, INITIALIZERS, LOSSES, OPTIMIZERS, Optimizer
+from mlpcli.engine import optimizers as optim
+from mlpcli.engine import schedules as sched
 from mlpcli.errors import UserError
 
 
@@ -51,12 +53,10 @@ if TYPE_CHECKING:
     ActivationName = str
     InitName = str
     LossName = str
-    OptimizerName = str
 else:
     ActivationName = _one_of(ACTIVATIONS, "activation")
     InitName = _one_of(INITIALIZERS, "init")
     LossName = _one_of(LOSSES, "loss")
-    OptimizerName = _one_of(OPTIMIZERS, "optimizer")
 Task = Literal["classification", "regression"]
 Probability = Annotated[float, Field(ge=0.0, lt=1.0)]
 
@@ -282,40 +282,140 @@ class LossConfig(Strict):
     delta: float = Field(1.0, gt=0.0, description="huber only")
 
 
-class OptimizerConfig(Strict):
-    name: OptimizerName = "adam"
+# ----------------------------------------------------------------------------- optimizers
+# One class per optimizer name, holding exactly the keys its update rule uses (a key of
+# another optimizer is an error), and building the engine's optimizer from them.
+
+
+class OptimizerBase(Strict):
+    name: str  # each kind narrows it to its own name (the union's tag); first in config.yaml
     lr: float = Field(0.001, gt=0.0)
-    momentum: Probability = Field(0.9, description="momentum / nesterov")
-    beta1: Probability = 0.9
-    beta2: Probability = 0.999
-    alpha: Probability = Field(0.99, description="rmsprop smoothing constant")
-    eps: float = Field(1e-8, gt=0.0)
     weight_decay: float = Field(0.0, ge=0.0, description="L2 penalty (decoupled for adamw)")
 
+    def build(self) -> Optimizer:
+        """The engine's optimizer with these hyperparameters."""
+        raise NotImplementedError
 
-class Constant(Strict):
+
+class SGDConfig(OptimizerBase):
+    name: Literal["sgd"]
+
+    def build(self) -> Optimizer:
+        return optim.SGD(self.lr, weight_decay=self.weight_decay)
+
+
+class MomentumConfig(OptimizerBase):
+    name: Literal["momentum"]
+    momentum: Probability = 0.9
+
+    def build(self) -> Optimizer:
+        return optim.Momentum(
+            self.lr,
+            momentum=self.momentum,
+            nesterov=self.name == "nesterov",
+            weight_decay=self.weight_decay,
+        )
+
+
+class NesterovConfig(MomentumConfig):
+    name: Literal["nesterov"]  # type: ignore[assignment]
+
+
+class AdamConfig(OptimizerBase):
+    name: Literal["adam"] = "adam"
+    beta1: Probability = 0.9
+    beta2: Probability = 0.999
+    eps: float = Field(1e-8, gt=0.0)
+
+    def build(self) -> Optimizer:
+        adam = optim.AdamW if self.name == "adamw" else optim.Adam
+        return adam(
+            self.lr,
+            beta1=self.beta1,
+            beta2=self.beta2,
+            eps=self.eps,
+            weight_decay=self.weight_decay,
+        )
+
+
+class AdamWConfig(AdamConfig):
+    name: Literal["adamw"]  # type: ignore[assignment]
+
+
+class RMSpropConfig(OptimizerBase):
+    name: Literal["rmsprop"]
+    alpha: Probability = Field(0.99, description="smoothing constant")
+    eps: float = Field(1e-8, gt=0.0)
+
+    def build(self) -> Optimizer:
+        return optim.RMSprop(
+            self.lr, alpha=self.alpha, eps=self.eps, weight_decay=self.weight_decay
+        )
+
+
+# The config side of the engine's OPTIMIZERS: the keys of each name, and how it builds.
+# The two list the same names (checked here, at import; tests check what each builds).
+OPTIMIZER_CONFIGS: dict[str, type[OptimizerBase]] = {
+    "sgd": SGDConfig,
+    "momentum": MomentumConfig,
+    "nesterov": NesterovConfig,
+    "adam": AdamConfig,
+    "adamw": AdamWConfig,
+    "rmsprop": RMSpropConfig,
+}
+if list(OPTIMIZER_CONFIGS) != list(OPTIMIZERS):  # pragma: no cover - a programming error
+    raise ImportError("config.OPTIMIZER_CONFIGS and engine.OPTIMIZERS name different optimizers")
+
+OptimizerConfig = Annotated[
+    SGDConfig | MomentumConfig | NesterovConfig | AdamConfig | AdamWConfig | RMSpropConfig,
+    Field(discriminator="name"),
+]
+
+
+# ----------------------------------------------------------------------------- schedules
+
+
+class ScheduleBase(Strict):
+    def build(self, lr: float, epochs: int, monitor: str) -> sched.Schedule:
+        """The engine's schedule from the base `lr`, the run's epochs and its monitor."""
+        raise NotImplementedError
+
+
+class Constant(ScheduleBase):
     name: Literal["constant"] = "constant"
 
+    def build(self, lr: float, epochs: int, monitor: str) -> sched.Schedule:
+        return sched.Constant(lr)
 
-class StepSchedule(Strict):
+
+class StepSchedule(ScheduleBase):
     name: Literal["step"]
     step_size: int = Field(30, gt=0, description="epochs between decays")
     gamma: float = Field(0.1, gt=0.0, le=1.0)
 
+    def build(self, lr: float, epochs: int, monitor: str) -> sched.Schedule:
+        return sched.Step(lr, self.step_size, self.gamma)
 
-class Exponential(Strict):
+
+class Exponential(ScheduleBase):
     name: Literal["exponential"]
     gamma: float = Field(0.95, gt=0.0, le=1.0)
 
+    def build(self, lr: float, epochs: int, monitor: str) -> sched.Schedule:
+        return sched.Exponential(lr, self.gamma)
 
-class Cosine(Strict):
+
+class Cosine(ScheduleBase):
     name: Literal["cosine"]
     t_max: int | None = Field(None, gt=0, description="epochs of one cosine; default: all epochs")
     eta_min: float = Field(0.0, ge=0.0)
     warmup_epochs: int = Field(0, ge=0, description="linear warmup from lr / (warmup + 1)")
 
+    def build(self, lr: float, epochs: int, monitor: str) -> sched.Schedule:
+        return sched.Cosine(lr, self.t_max or epochs, self.eta_min, self.warmup_epochs)
 
-class Plateau(Strict):
+
+class Plateau(ScheduleBase):
     name: Literal["plateau"]
     monitor: str | None = Field(
         None, description="default: val_loss, or train_loss without a val split"
@@ -325,10 +425,24 @@ class Plateau(Strict):
     min_delta: float = Field(0.0, ge=0.0)
     min_lr: float = Field(0.0, ge=0.0)
 
+    def build(self, lr: float, epochs: int, monitor: str) -> sched.Schedule:
+        down = minimize(self.monitor or monitor)  # its own monitor, else the run's
+        return sched.Plateau(lr, down, self.factor, self.patience, self.min_delta, self.min_lr)
+
+
+# The only list of schedule names: each builds its engine schedule.
+SCHEDULES: dict[str, type[ScheduleBase]] = {
+    "constant": Constant,
+    "step": StepSchedule,
+    "exponential": Exponential,
+    "cosine": Cosine,
+    "plateau": Plateau,
+}
 
 Schedule = Annotated[
     Constant | StepSchedule | Exponential | Cosine | Plateau, Field(discriminator="name")
 ]
+UNION_MEMBERS: dict[str, type[BaseModel]] = {**OPTIMIZER_CONFIGS, **SCHEDULES}
 
 
 class EarlyStopping(Strict):
@@ -337,7 +451,6 @@ class EarlyStopping(Strict):
     )
     patience: int = Field(20, gt=0)
     min_delta: float = Field(0.0, ge=0.0)
-    restore_best: bool = True
 
 
 class Training(Strict):
@@ -351,7 +464,20 @@ class Training(Strict):
         1, ge=1, le=10_000, description="independent initialisations; the best is kept"
     )
     clip_grad_norm: float | None = Field(None, gt=0.0)
-    checkpoint_every: int = Field(1, gt=0)
+    keep: Literal["best", "last"] = Field(
+        "best",
+        description="the final model: best (the best epoch on the monitor, over all restarts) "
+        "or last (the last epoch)",
+    )
+    checkpoint_every: int = Field(1, gt=0, description="epochs between writes of last.npz")
+
+    @model_validator(mode="after")
+    def _keep_last_has_one_restart(self) -> "Training":
+        if self.keep == "last" and self.restarts > 1:
+            raise ValueError(
+                "keep: last goes with restarts: 1 (several restarts keep the best one: keep: best)"
+            )
+        return self
 
 
 class RunConfig(Strict):
@@ -362,15 +488,40 @@ class RunConfig(Strict):
     data: Data
     model: ModelConfig = ModelConfig()
     loss: LossConfig = LossConfig()
-    optimizer: OptimizerConfig = OptimizerConfig()
+    optimizer: OptimizerConfig = AdamConfig()
     training: Training = Training()
 
     @model_validator(mode="before")
     @classmethod
-    def _loss_shorthand(cls, raw: Any) -> Any:
-        """`loss: mse` is short for `loss: {name: mse}`."""
-        if isinstance(raw, dict) and isinstance(raw.get("loss"), str):
-            raw = {**raw, "loss": {"name": raw["loss"]}}
+    def _shorthands(cls, raw: Any) -> Any:
+        """`loss: mse` is short for `loss: {name: mse}`; an optimizer without a name is adam;
+        `early_stopping.restore_best` (before `training.keep` existed) says which to keep."""
+        if not isinstance(raw, dict):
+            return raw
+        raw = dict(raw)
+        if isinstance(raw.get("loss"), str):
+            raw["loss"] = {"name": raw["loss"]}
+        optimizer = raw.get("optimizer")
+        if isinstance(optimizer, dict) and "name" not in optimizer:
+            raw["optimizer"] = {"name": "adam", **optimizer}
+        training = raw.get("training")
+        stopping = training.get("early_stopping") if isinstance(training, dict) else None
+        if isinstance(training, dict) and isinstance(stopping, dict) and "restore_best" in stopping:
+            stopping = dict(stopping)
+            restore = stopping.pop("restore_best")
+            if not isinstance(restore, bool):
+                raise ValueError(
+                    f"training.early_stopping.restore_best: must be true or false "
+                    f"(got {restore!r:.40}); training.keep: best | last replaces it"
+                )
+            keep = "best" if restore else "last"
+            if training.get("keep", keep) != keep:
+                raise ValueError(
+                    f"training.early_stopping.restore_best: {str(restore).lower()} contradicts "
+                    f"training.keep: {training['keep']!r:.20} (keep replaces restore_best: "
+                    "drop it)"
+                )
+            raw["training"] = {**training, "early_stopping": stopping, "keep": keep}
         return raw
 
     @model_validator(mode="after")
@@ -488,9 +639,31 @@ def _expanded_size(node: Any, budget: int = MAX_CONFIG_NODES + 1) -> int:
 def config_from_dict(raw: dict[str, Any], origin: str) -> RunConfig:
     """Validate an already-resolved config (from a run directory or a checkpoint)."""
     try:
-        return RunConfig.model_validate(raw)
+        return RunConfig.model_validate(upgrade_stored(raw))
     except ValidationError as exc:
         raise UserError(_short(_describe(exc, Path(origin), "", []), 400)) from None
+
+
+def upgrade_stored(raw: dict[str, Any]) -> dict[str, Any]:
+    """A resolved config written by an older mlpcli, in today's form (docs/config.md).
+
+    Older versions wrote every optimizer's keys whatever the name (`momentum: 0.9` for
+    adam): the keys the named optimizer does not use are dropped. They wrote
+    `early_stopping.restore_best`, which never changed the final model: every run kept
+    its best epoch, so it becomes `keep: best`.
+    """
+    raw = dict(raw)
+    optimizer = raw.get("optimizer")
+    if isinstance(optimizer, dict):
+        spec = OPTIMIZER_CONFIGS.get(optimizer.get("name", "adam"))
+        if spec is not None:
+            raw["optimizer"] = {k: v for k, v in optimizer.items() if k in spec.model_fields}
+    training = raw.get("training")
+    stopping = training.get("early_stopping") if isinstance(training, dict) else None
+    if isinstance(training, dict) and isinstance(stopping, dict) and "restore_best" in stopping:
+        stopping = {k: v for k, v in stopping.items() if k != "restore_best"}
+        raw["training"] = {**training, "early_stopping": stopping, "keep": "best"}
+    return raw
 
 
 def dump_config(cfg: RunConfig) -> str:
@@ -549,7 +722,8 @@ def _defaults() -> dict[str, Any]:
     return {
         "model": ModelConfig().model_dump(mode="json", exclude_none=True),
         "loss": LossConfig().model_dump(mode="json"),
-        "optimizer": OptimizerConfig().model_dump(mode="json"),
+        # not adam's keys: `--set optimizer.name=sgd` must not inherit beta1 and the rest
+        "optimizer": {},
         "training": Training().model_dump(mode="json"),
     }
 
@@ -557,12 +731,21 @@ def _defaults() -> dict[str, Any]:
 def _describe(exc: ValidationError, path: Path, text: str, overrides: list[str]) -> str:
     """One line for the first validation error: file:line: key: problem."""
     err = exc.errors()[0]
-    loc = [str(p) for p in err["loc"] if not _is_union_tag(p)]
+    tags, loc = _split_union_tags(err["loc"])
     key = ".".join(loc)
     if err["type"] == "extra_forbidden":
-        model = _model_at(loc[:-1])
+        model = UNION_MEMBERS[str(tags[-1])] if tags else _model_at(loc[:-1])
         choices = list(model.model_fields) if model else []
-        message = f"unknown key '{loc[-1]}'" + (_suggest(loc[-1], choices) if choices else "")
+        owner = f" for {loc[-2]} {tags[-1]}" if tags and len(loc) > 1 else ""
+        message = f"unknown key '{loc[-1]}'{owner}" + (
+            _suggest(loc[-1], choices) if choices else ""
+        )
+    elif err["type"] == "union_tag_invalid":
+        tag = err.get("ctx", {}).get("tag", "")
+        what = "optimizer" if loc and loc[0] == "optimizer" else "schedule"
+        valid = OPTIMIZER_CONFIGS if what == "optimizer" else SCHEDULES
+        message = f"unknown {what} {tag!r:.60}{_suggest(tag, valid)}"
+        key = ".".join([*loc, "name"])
     elif err["type"] == "missing":
         message = "required key is missing"
     else:
@@ -587,15 +770,17 @@ def _short(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _is_union_tag(part: Any) -> bool:
-    # pydantic puts the chosen union member ('step', 'constant', ...) into error locations
-    return isinstance(part, str) and part in (
-        "constant",
-        "step",
-        "exponential",
-        "cosine",
-        "plateau",
-    )
+def _split_union_tags(path: tuple[Any, ...]) -> tuple[list[str], list[str]]:
+    """The union members pydantic puts into an error location (`optimizer.sgd.beta1`:
+    sgd), and the location without them; a member only right after its union's key."""
+    tags: list[str] = []
+    loc: list[str] = []
+    for part in map(str, path):
+        if loc and loc[-1] in ("optimizer", "schedule") and part in UNION_MEMBERS and not tags:
+            tags.append(part)
+        else:
+            loc.append(part)
+    return tags, loc
 
 
 def _prefixes(key: str) -> list[str]:

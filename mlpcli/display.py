@@ -25,6 +25,7 @@ from rich.table import Table
 from rich.text import Text
 
 from mlpcli.compare import sparkline
+from mlpcli.status import RunStatus
 from mlpcli.train import Callback, EpochRecord, Trainer, TrainResult
 
 if TYPE_CHECKING:
@@ -272,17 +273,14 @@ def confusion_table(class_names: list[str], counts: list[list[int]]) -> Table:
 
 # ----------------------------------------------------------------------------- compare, grids
 
-STATUS_STYLE = {
-    "completed": "green",
-    "stopped_early": "green",
-    "running": "yellow",
-    "interrupted": "yellow",
-    "diverged": "red",
-    "crashed": "red",
-    "corrupt": "red",
-    "invalid": "red",
-    "error": "red",
-}
+
+def status_style(status: str) -> str:
+    """Green for a run that succeeded, red for a failure, yellow otherwise (a mix too)."""
+    try:
+        known = RunStatus(status)
+    except ValueError:
+        return "yellow"
+    return "green" if known.succeeded else "red" if known.failure else "yellow"
 
 
 def show_comparison(comparison: "Comparison") -> None:
@@ -361,7 +359,7 @@ def compare_table(comparison: "Comparison") -> Table:
         cells = [
             Text("★" if is_best else ""),
             Text(row.label),
-            Text(row.status, style=STATUS_STYLE.get(row.status, "yellow")),
+            Text(row.status, style=status_style(row.status)),
             *(
                 Text(format_value(row.params[k]) if k in row.params else "-")
                 for k in comparison.differing
@@ -449,7 +447,7 @@ def grid_failures_table(outcomes: list["GridOutcome"]) -> Table:
     for o in outcomes:
         table.add_row(
             Text(o.point.name),
-            Text(o.status, style=STATUS_STYLE.get(o.status, "red")),
+            Text(o.status, style=status_style(o.status)),
             Text(o.message),
         )
     return table

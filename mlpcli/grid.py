@@ -21,8 +21,8 @@ from typing import Any
 
 from mlpcli.config import RunConfig, load_config
 from mlpcli.errors import UserError
+from mlpcli.status import RunStatus
 
-FINISHED = ("completed", "stopped_early")
 BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -40,7 +40,7 @@ class GridPoint:
 @dataclass
 class GridOutcome:
     point: GridPoint
-    status: str  # completed | stopped_early | diverged | invalid | error
+    status: RunStatus  # a run's, or invalid / error for a combination never trained
     message: str
     run_dir: Path | None = None
     final: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -48,7 +48,7 @@ class GridOutcome:
 
     @property
     def ok(self) -> bool:
-        return self.status in FINISHED
+        return self.status.succeeded
 
 
 @dataclass
@@ -149,7 +149,7 @@ def run_grid(
     todo = []
     for i, point in enumerate(plan.points):
         if point.config is None:
-            done(i, GridOutcome(point, "invalid", point.error or "invalid config"))
+            done(i, GridOutcome(point, RunStatus.INVALID, point.error or "invalid config"))
         else:
             todo.append(i)
     jobs = min(jobs or default_jobs(), len(todo)) if todo else 1
@@ -179,7 +179,9 @@ def _run_parallel(
                 try:
                     outcome = future.result()
                 except Exception as exc:  # the worker process died (killed, out of memory)
-                    outcome = GridOutcome(plan.points[i], "error", f"worker process failed: {exc}")
+                    outcome = GridOutcome(
+                        plan.points[i], RunStatus.ERROR, f"worker process failed: {exc}"
+                    )
                 done(i, outcome)
         except KeyboardInterrupt:
             pool.shutdown(wait=False, cancel_futures=True)
@@ -195,10 +197,10 @@ def train_point(point: GridPoint, folder: Path) -> GridOutcome:
     try:
         run_dir, result = train_run(point.config, folder, [])
     except UserError as exc:  # e.g. a data file this combination points to is missing
-        return GridOutcome(point, "invalid", str(exc), seconds=time.perf_counter() - start)
+        return GridOutcome(point, RunStatus.INVALID, str(exc), seconds=time.perf_counter() - start)
     except Exception as exc:  # a bug in one combination must not take the grid down
         message = f"{type(exc).__name__}: {exc}"
-        return GridOutcome(point, "error", message, seconds=time.perf_counter() - start)
+        return GridOutcome(point, RunStatus.ERROR, message, seconds=time.perf_counter() - start)
     return GridOutcome(
         point, result.status, result.reason, run_dir, result.final, time.perf_counter() - start
     )

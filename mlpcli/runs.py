@@ -24,6 +24,7 @@ from mlpcli import __version__
 from mlpcli.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from mlpcli.config import RunConfig, config_from_dict, dump_config
 from mlpcli.errors import UserError
+from mlpcli.status import RunStatus
 from mlpcli.train import (
     Callback,
     EpochRecord,
@@ -34,8 +35,6 @@ from mlpcli.train import (
     TrainerState,
     TrainResult,
 )
-
-FINISHED = ("completed", "stopped_early", "diverged")  # summary statuses with nothing to resume
 
 
 def create_run_dir(runs_dir: Path, name: str) -> Path:
@@ -186,7 +185,7 @@ def state_from_checkpoint(path: Path, ckpt: Checkpoint, trainer: Trainer) -> Tra
                     int(r["best_epoch"]),
                     int(r["epochs_run"]),
                 ),
-                str(r["status"]),
+                RunStatus(r["status"]),
                 str(r["reason"]),
             )
             for r in info["finished"]
@@ -244,7 +243,7 @@ class RunWriter(Callback):
             (self.run_dir / "config.yaml").write_text(dump_config(self.cfg), encoding="utf-8")
             self.summary = {
                 "name": self.cfg.name,
-                "status": "running",
+                "status": RunStatus.RUNNING,
                 "pid": os.getpid(),
                 "started": now,
                 "task": trainer.data.task,
@@ -254,7 +253,7 @@ class RunWriter(Callback):
                 "versions": versions(),
             }
         else:
-            self.summary = {**self.resumed, "status": "running", "pid": os.getpid()}
+            self.summary = {**self.resumed, "status": RunStatus.RUNNING, "pid": os.getpid()}
             self.summary["resumed"] = [*self.resumed.get("resumed", []), now]
             for stale in ("reason", "interrupted"):
                 self.summary.pop(stale, None)
@@ -314,7 +313,7 @@ class RunWriter(Callback):
         if self.metrics_file is not None:
             self.metrics_file.close()
         now = datetime.now().isoformat(timespec="seconds")
-        if result.status == "interrupted":
+        if result.status is RunStatus.INTERRUPTED:
             if self.pending is not None:
                 self._save_last(trainer, *self.pending)
             where = self.summary.get("last_checkpoint")
@@ -325,7 +324,7 @@ class RunWriter(Callback):
             )
             self.summary.update(
                 {
-                    "status": "interrupted",
+                    "status": RunStatus.INTERRUPTED,
                     "reason": f"{result.reason}; {resumes}",
                     "wall_seconds": self._seconds(),
                     "interrupted": now,
@@ -333,7 +332,7 @@ class RunWriter(Callback):
             )
             write_json_atomic(self.run_dir / "summary.json", self.summary)
             return
-        if result.status != "diverged":
+        if result.status is not RunStatus.DIVERGED:
             flat = {f"{split}_{k}": v for split, m in result.final.items() for k, v in m.items()}
             self._save_last(trainer, trainer.state(), flat)
         self.summary.update(
@@ -454,7 +453,7 @@ def _mark_failed(run_dir: Path, reason: str) -> None:
     """Best effort: say in summary.json why the run stopped (the disk may still be full)."""
     try:
         summary = read_summary(run_dir)
-        summary.update({"status": "failed", "reason": reason})
+        summary.update({"status": RunStatus.FAILED, "reason": reason})
         write_json_atomic(run_dir / "summary.json", summary)
     except (OSError, UserError):
         pass
@@ -480,7 +479,7 @@ class RunInterrupted(Exception):
 class AlreadyFinished(Exception):
     """`--resume` of a run that has finished: there is nothing to do."""
 
-    def __init__(self, run_dir: Path, status: str) -> None:
+    def __init__(self, run_dir: Path, status: RunStatus) -> None:
         super().__init__(f"{run_dir}: the run has already finished ({status}); nothing to resume")
         self.status = status
 
@@ -525,8 +524,9 @@ def resume_run(
     from mlpcli.data import load_dataset
 
     summary = read_summary(run_dir)
-    if summary.get("status") in FINISHED:
-        raise AlreadyFinished(run_dir, summary["status"])
+    status = RunStatus.parse(summary.get("status"))
+    if status is not None and status.finished:
+        raise AlreadyFinished(run_dir, status)
     cfg = read_run_config(run_dir)
     data = load_dataset(cfg.data, cfg.seed, dtype=cfg.training.dtype)
     init = load_checkpoint(Path(cfg.model.init_from)).weights() if cfg.model.init_from else None

@@ -22,8 +22,8 @@ from mlpcli.engine import LOSSES, MLP, Optimizer, blas
 from mlpcli.engine import schedules as sched
 from mlpcli.engine.losses import LossFn
 from mlpcli.engine.metrics import accuracy, predicted_classes, r2
-from mlpcli.engine.optimizers import SGD, Adam, AdamW, Momentum, RMSprop
 from mlpcli.errors import UserError
+from mlpcli.status import RunStatus
 
 NORM_SAMPLE = 512  # rows used for the per-epoch gradient norms
 # Training data up to this size is shuffled whole once an epoch (a copy), larger data is
@@ -55,7 +55,7 @@ class RestartResult:
 
 @dataclass
 class TrainResult:
-    status: str  # completed | stopped_early | diverged
+    status: RunStatus  # completed | stopped_early | diverged | interrupted
     reason: str
     monitor: str
     best_value: float
@@ -74,7 +74,7 @@ class TrainResult:
         return {"best": values[0], "median": statistics.median(values), "worst": values[-1]}
 
 
-Finished = tuple[RestartResult, str, str]  # a finished restart, its status and reason
+Finished = tuple[RestartResult, RunStatus, str]  # a finished restart, its status and reason
 
 
 class TrainingInterrupted(Exception):
@@ -123,31 +123,16 @@ class Callback:
 
 
 def build_optimizer(cfg: RunConfig) -> Optimizer:
-    """The configured optimizer with only the keys its rule uses."""
-    o = cfg.optimizer
-    if o.name == "sgd":
-        return SGD(o.lr, o.weight_decay)
-    if o.name in ("momentum", "nesterov"):
-        return Momentum(o.lr, o.momentum, o.name == "nesterov", o.weight_decay)
-    if o.name in ("adam", "adamw"):
-        cls = Adam if o.name == "adam" else AdamW
-        return cls(o.lr, o.beta1, o.beta2, o.eps, o.weight_decay)
-    return RMSprop(o.lr, o.alpha, o.eps, o.weight_decay)
+    """The configured optimizer with only the keys its rule uses (config.OPTIMIZER_CONFIGS)."""
+    return cfg.optimizer.build()
 
 
 def build_schedule(cfg: RunConfig) -> sched.Schedule:
+    """The configured schedule (config.SCHEDULES); none is a constant learning rate."""
     s, lr = cfg.training.schedule, cfg.optimizer.lr
-    if s is None or s.name == "constant":
+    if s is None:
         return sched.Constant(lr)
-    if s.name == "step":
-        return sched.Step(lr, s.step_size, s.gamma)
-    if s.name == "exponential":
-        return sched.Exponential(lr, s.gamma)
-    if s.name == "cosine":
-        return sched.Cosine(lr, s.t_max or cfg.training.epochs, s.eta_min, s.warmup_epochs)
-    return sched.Plateau(
-        lr, minimize(s.monitor or cfg.monitor), s.factor, s.patience, s.min_delta, s.min_lr
-    )
+    return s.build(lr, cfg.training.epochs, cfg.monitor)
 
 
 def build_loss(cfg: RunConfig) -> LossFn:
@@ -248,29 +233,29 @@ class Trainer:
                     cb.on_restart_start(self, self.restart)
                 self.finished.append(self._run_restart())
                 self.progress = None
-                if self.finished[-1][1] == "diverged":
+                if self.finished[-1][1] is RunStatus.DIVERGED:
                     break
         except TrainingInterrupted:
-            result = self._result("interrupted", "stopped on request")
+            result = self._result(RunStatus.INTERRUPTED, "stopped on request")
             for cb in self.callbacks:
                 cb.on_train_end(self, result)
             return result
-        status, reason = "completed", f"ran all {self.cfg.training.epochs} epochs"
+        status, reason = RunStatus.COMPLETED, f"ran all {self.cfg.training.epochs} epochs"
         for _, restart_status, restart_reason in self.finished:
-            if restart_status == "diverged" or (
-                restart_status == "stopped_early" and status == "completed"
+            if restart_status is RunStatus.DIVERGED or (
+                restart_status is RunStatus.STOPPED_EARLY and status is RunStatus.COMPLETED
             ):
                 status, reason = restart_status, restart_reason
-        if self.best_weights is not None:
-            self.model.flat.value[...] = self.best_weights
+        if self.cfg.training.keep == "best" and self.best_weights is not None:
+            self.model.flat.value[...] = self.best_weights  # the final model: the best epoch
         result = self._result(status, reason)
-        if status != "diverged":
+        if status is not RunStatus.DIVERGED:
             result.final = {name: self.evaluate(name) for name in self.X}
         for cb in self.callbacks:
             cb.on_train_end(self, result)
         return result
 
-    def _result(self, status: str, reason: str) -> TrainResult:
+    def _result(self, status: RunStatus, reason: str) -> TrainResult:
         sign = 1.0 if self.minimize else -1.0
         results = [r for r, _, _ in self.finished]
         return TrainResult(
@@ -296,10 +281,10 @@ class Trainer:
         assert p is not None
         sign = 1.0 if self.minimize else -1.0
         es = t.early_stopping
-        status, reason = "completed", ""
+        status, reason = RunStatus.COMPLETED, ""
         while True:
             if es is not None and p.wait >= es.patience:
-                status = "stopped_early"
+                status = RunStatus.STOPPED_EARLY
                 reason = (
                     f"{self.monitor} did not improve by more than {es.min_delta:g} for "
                     f"{es.patience} epochs (best {sign * p.best:.4g} at epoch {p.best_epoch})"
@@ -314,7 +299,7 @@ class Trainer:
             if record is None:
                 return (
                     RestartResult(restart, sign * p.best, p.best_epoch, epoch),
-                    "diverged",
+                    RunStatus.DIVERGED,
                     f"the loss became NaN/inf in epoch {epoch} of restart {restart}; "
                     f"try a lower learning rate (optimizer.lr={self.cfg.optimizer.lr:g})",
                 )
@@ -333,8 +318,6 @@ class Trainer:
             self.schedule.observe(record.metrics.get(self._schedule_monitor, value))
             for cb in self.callbacks:
                 cb.on_epoch_end(self, record)
-        if es is not None and es.restore_best:
-            self.model.flat.value[...] = p.best_weights
         return RestartResult(restart, sign * p.best, p.best_epoch, self.epoch), status, reason
 
     # ------------------------------------------------------------------ resuming

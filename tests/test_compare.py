@@ -104,7 +104,7 @@ def test_table_highlights_the_best_run(cli, trio):
     (starred,) = [line for line in result.stdout.splitlines() if "★" in line]
     assert c.best.label in starred
     assert f"best: {c.best.label}" in result.stdout
-    assert "same in every run:" in result.stdout and "momentum=0.9" in result.stdout
+    assert "same in every run:" in result.stdout and "weight_decay=0" in result.stdout
     for row in c.rows:
         assert row.label in result.stdout
 
