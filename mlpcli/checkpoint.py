@@ -1,9 +1,13 @@
 """Checkpoints: plain .npz archives, written atomically, read without pickle, checked.
 
-Keys (DESIGN §4): `layers.{i}.weight` (fan_in, fan_out), `layers.{i}.bias` (fan_out,),
-`scaler.mean` / `scaler.scale`, `optimizer.*`, and `meta`, a JSON string with the format
-version, the resolved config, the layer sizes and everything else needed to rebuild the
-model (and, later, to resume). `h = act(h @ W + b)` layer by layer reproduces the model.
+Keys: `layers.{i}.weight` (fan_in, fan_out), `layers.{i}.bias` (fan_out,), `optimizer.*`,
+and `meta`, a JSON string with the format version, the resolved config, the layer sizes, the
+fitted input pipeline (`meta.preprocess`: fill values, scaling, categories) and everything
+else needed to rebuild the model and resume. Applying `meta.preprocess`, then
+`h = act(h @ W + b)` layer by layer, reproduces the model.
+
+Format 1 (before the pipeline) kept the standardisation in `scaler.mean` / `scaler.scale`
+arrays over numeric features; such checkpoints still load, as a numbers-only pipeline.
 """
 
 import itertools
@@ -16,10 +20,12 @@ from typing import Any
 
 import numpy as np
 
+from mlpcli.data import preprocess
 from mlpcli.engine import ACTIVATIONS, OUTPUTS
 from mlpcli.errors import UserError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: meta.preprocess replaces the scaler.* arrays
+READABLE_VERSIONS = (1, 2)
 DTYPES = ("float32", "float64")
 
 
@@ -71,14 +77,46 @@ def load_checkpoint(path: Path) -> Checkpoint:
     if not isinstance(meta, dict):
         raise _invalid(path, "'meta' is not a JSON object")
     version = meta.get("format_version")
-    if version != FORMAT_VERSION:
+    if type(version) is not int or version not in READABLE_VERSIONS:
         raise UserError(
             f"{path}: unsupported checkpoint format version {version!r} "
-            f"(this mlpcli reads {FORMAT_VERSION})"
+            f"(this mlpcli reads {', '.join(map(str, READABLE_VERSIONS))})"
         )
     _check_model(path, arrays, meta)
     _check_names(path, meta)
+    if version == 1:
+        _upgrade(arrays, meta)
+    _check_pipeline(path, meta)
     return Checkpoint(arrays, meta)
+
+
+def _upgrade(arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+    """A format-1 checkpoint's scaler arrays as the equivalent numbers-only pipeline."""
+    names = meta.get("feature_names")
+    if names is None:
+        names = [f"x{j}" for j in range(meta["sizes"][0])]
+        meta["feature_names"] = names
+    mean = arrays.pop("scaler.mean", None)
+    scale = arrays.pop("scaler.scale", None)
+    meta["preprocess"] = preprocess.numeric_only(names, mean, scale)
+    meta["format_version"] = FORMAT_VERSION
+
+
+def _check_pipeline(path: Path, meta: dict[str, Any]) -> None:
+    """`meta.preprocess` is a well-formed pipeline whose features are the model's inputs."""
+    pipeline = meta.get("preprocess")
+    what = preprocess.problem(pipeline)
+    if what:
+        raise _invalid(path, f"meta 'preprocess': {what}")
+    assert isinstance(pipeline, dict)
+    features = preprocess.feature_names(pipeline)
+    if len(features) != meta["sizes"][0]:
+        raise _invalid(
+            path,
+            f"meta 'preprocess' makes {len(features)} inputs, the model has {meta['sizes'][0]}",
+        )
+    if meta.get("feature_names", features) != features:
+        raise _invalid(path, "meta 'feature_names' differ from those of meta 'preprocess'")
 
 
 def _invalid(path: Path, what: str) -> UserError:

@@ -91,6 +91,23 @@ def _clean_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _notes(notes: list[str]) -> None:
+    """What the data pipeline did that the user should know (columns ignored, cells filled)."""
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+
+
+def _data_notes() -> Any:
+    """A callback that shows the data notes once training starts (the data is loaded)."""
+    from mlpcli.train import Callback
+
+    class DataNotes(Callback):
+        def on_train_start(self, trainer: Any) -> None:
+            _notes(trainer.data.notes)
+
+    return DataNotes()
+
+
 @contextlib.contextmanager
 def _ctrl_c_stops(stop: threading.Event) -> Iterator[None]:
     """The first Ctrl-C asks training to stop after the current batch; a second quits at once."""
@@ -179,6 +196,8 @@ def train(
         raise UserError("--jobs goes with --grid or --repeat")
     progress = display.progress_callback(quiet)
     callbacks = [progress] if progress else []
+    if not quiet:
+        callbacks.insert(0, _data_notes())
     stop = threading.Event()
     try:
         with _ctrl_c_stops(stop):
@@ -246,6 +265,7 @@ def eval_(
     if split is not None and split not in SPLITS:
         raise UserError(f"--split {split}: choose one of {', '.join(SPLITS)}")
     report = evaluate(checkpoint, data, split)
+    _notes(report.notes)
     if plot is not None:
         from mlpcli.plot import plot_boundary
 
@@ -297,17 +317,25 @@ def predict(
     checkpoint: Path = typer.Argument(
         ..., metavar="CHECKPOINT_OR_RUN_DIR", help="a .npz checkpoint, or a run directory"
     ),
-    data: Path = typer.Option(..., "--data", help="CSV (or NPZ) rows to predict; no target needed"),
+    data: Path = typer.Option(
+        ..., "--data", help="CSV, NPZ or Parquet rows to predict; no target needed"
+    ),
     out: Path | None = typer.Option(None, "--out", help="write the CSV here instead of stdout"),
     proba: bool = typer.Option(False, "--proba", help="one probability column per class"),
+    label: bool = typer.Option(False, "--label", help="with --proba: the predicted class too"),
+    keep: list[str] = typer.Option(
+        [], "--keep", metavar="COL", help="copy a column of the input (an ID) into the output"
+    ),
 ) -> None:
     """Predictions for new rows as CSV: class names, probabilities (--proba), or values.
 
-    One output row per input row, in input order; the input needs no target column.
+    One output row per input row, in input order; the input needs no target column, and
+    columns the model does not use are ignored.
     """
     from mlpcli.evaluate import predict as predict_rows
 
-    predictions = predict_rows(checkpoint, data, proba)
+    predictions = predict_rows(checkpoint, data, proba, label, keep)
+    _notes(predictions.notes)
     if out is None:
         predictions.write_csv(sys.stdout)
         return
@@ -316,6 +344,28 @@ def predict(
             predictions.write_csv(f)
     except OSError as exc:
         raise UserError(f"{out}: cannot write predictions: {exc.strerror}") from None
+
+
+@app.command()
+@_clean_errors
+def inspect(
+    data: Path = typer.Argument(..., help="a CSV, Parquet or NPZ file"),
+    target: str | None = typer.Option(
+        None, "--target", help="the target column (default: the last)"
+    ),
+) -> None:
+    """A table's columns as mlpcli will read them, and a starter config that trains on it.
+
+    Shows each column's kind (numeric / categorical / ignored), missing cells, distinct
+    values and examples, the target's classes, then a config as YAML on stdout.
+    """
+    from mlpcli import display
+    from mlpcli.data.inspect import inspect_table
+
+    info = inspect_table(data, target)
+    for renderable in display.inspect_tables(info):
+        display.stderr.print(renderable, soft_wrap=isinstance(renderable, str))
+    print(info.config, end="")
 
 
 @app.command()

@@ -175,6 +175,18 @@ def _first_error(exc: ValidationError, model: type[BaseModel], owner: str) -> st
     return f"{key}: {message}"
 
 
+ColumnKind = Literal["numeric", "categorical", "ignore"]
+
+
+class Categorical(Strict):
+    max_categories: int = Field(
+        50, ge=1, le=100_000, description="one-hot levels per column; the rarer ones: (other)"
+    )
+    unknown: Literal["zeros", "error"] = Field(
+        "zeros", description="a category unseen in training: all-zero one-hot, or an error"
+    )
+
+
 class Data(Strict):
     source: str | None = Field(
         None, description="CSV/NPZ path (relative to the config) or a built-in name"
@@ -191,10 +203,17 @@ class Data(Strict):
     delimiter: str | None = Field(
         None, description="CSV field separator; default: sniffed among , ; tab |"
     )
-    missing: Literal["error", "drop", "mean"] = Field(
+    missing: Literal["error", "drop", "mean", "median"] = Field(
         "error",
-        description="empty/NA cells: error, drop the row, or fill with the train split's mean",
+        description="empty/NA numeric cells: error, drop the row, or fill with the train "
+        "split's mean / median; a missing category is a level of its own unless error",
     )
+    columns: dict[str, ColumnKind] = Field(
+        default_factory=dict,
+        description="per-column kind: numeric | categorical | ignore; the rest are inferred "
+        "(text is categorical; IDs and constant text are ignored)",
+    )
+    categorical: Categorical = Categorical()
     task: Task | None = Field(None, description="inferred from the loss when omitted")
     split: Split = Split()
     standardize: bool | Literal["global"] = Field(
@@ -252,12 +271,18 @@ class Data(Strict):
         if self.source is not None and (self.val or self.test):
             raise ValueError("data.val / data.test go with data.train, not with data.source")
         if self.source in GENERATORS or self.source == "mnist":
-            for key in ("target", "features", "delimiter"):
-                if getattr(self, key) is not None:
+            for key in ("target", "features", "delimiter", "columns"):
+                if getattr(self, key):
                     what = "generated" if self.source in GENERATORS else "built in"
                     raise ValueError(f"data.{key} is for files; '{self.source}' is {what}")
         if self.target is not None and self.features and self.target in self.features:
             raise ValueError(f"column '{self.target}' is both the target and a feature")
+        if self.target is not None and self.target in self.columns:
+            raise ValueError(f"data.columns: '{self.target}' is the target, not an input column")
+        if self.features:
+            dropped = [c for c in self.features if self.columns.get(c) == "ignore"]
+            if dropped:
+                raise ValueError(f"column '{dropped[0]}' is listed in data.features and ignored")
         return self
 
 
@@ -841,4 +866,8 @@ def _resolve_paths(cfg: RunConfig, base: Path) -> None:
 
 
 def _looks_like_path(value: str) -> bool:
-    return "/" in value or "\\" in value or Path(value).suffix.lower() in (".csv", ".npz")
+    return (
+        "/" in value
+        or "\\" in value
+        or Path(value).suffix.lower() in (".csv", ".npz", ".parquet", ".pq", ".tsv")
+    )

@@ -30,6 +30,7 @@ from mlpcli.train import Callback, EpochRecord, Trainer, TrainResult
 
 if TYPE_CHECKING:
     from mlpcli.compare import Comparison
+    from mlpcli.data.inspect import Inspection
     from mlpcli.evaluate import EvalReport
     from mlpcli.grid import GridOutcome, GridPlan
 
@@ -451,3 +452,34 @@ def grid_failures_table(outcomes: list["GridOutcome"]) -> Table:
             Text(o.message),
         )
     return table
+
+
+def inspect_tables(info: "Inspection") -> list[RenderableType]:
+    """`mlpcli inspect`: the columns as they will be read, and the target's classes."""
+    table = Table(title=f"{escape(info.path)}: {info.rows} rows", box=box.SIMPLE_HEAD)
+    for column in ("column", "kind", "missing", "distinct", "examples"):
+        justify = "right" if column in ("missing", "distinct") else "left"
+        table.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    for c in info.columns:
+        kind = "[bold]target[/]" if c.kind == "target" else c.kind
+        style = "dim" if c.kind == "ignore" else None
+        table.add_row(
+            escape(c.name), kind, str(c.missing), str(c.distinct),
+            escape(", ".join(c.examples)), style=style,
+        )  # fmt: skip
+    out: list[RenderableType] = [table]
+    for c in info.columns:
+        if c.note and c.kind == "ignore":
+            out.append(f"note: {escape(c.note)}")
+    if info.classes:
+        classes = Table(title=f"classes of '{escape(info.target or '')}'", box=box.SIMPLE_HEAD)
+        classes.add_column("class")
+        classes.add_column("rows", justify="right")
+        for name, count in info.classes[:50]:
+            classes.add_row(escape(name), str(count))
+        if len(info.classes) > 50:
+            classes.add_row(f"... {len(info.classes) - 50} more", "")
+        out.append(classes)
+    else:
+        out.append(f"target '{escape(info.target or '')}': numeric, regression")
+    return out

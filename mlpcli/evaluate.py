@@ -2,9 +2,10 @@
 
 `load_model` rebuilds the network from a checkpoint's arrays and meta (no config file, no
 dataset). `evaluate` scores it on a split of the run's own data (re-created from the saved
-config and seed) or on a new file; `predict` labels new rows. Columns of a new file are
-matched by name against the feature names saved in the checkpoint, and the saved
-standardisation is applied, so a file's column order does not matter.
+config and seed) or on a new file; `predict` labels new rows. A new file is read by the
+same reader as training data, its columns matched by name against the saved pipeline
+(`meta.preprocess`), which is applied as saved: column order and columns the model does not
+use do not matter.
 """
 
 import csv
@@ -17,8 +18,9 @@ import numpy as np
 
 from mlpcli.checkpoint import load_checkpoint
 from mlpcli.config import RunConfig, config_from_dict
-from mlpcli.data import load_dataset
-from mlpcli.data.files import read_table
+from mlpcli.data import check_range, load_dataset, preprocess, regression_targets
+from mlpcli.data.files import read_table, shown
+from mlpcli.data.labels import Labels
 from mlpcli.engine import MLP
 from mlpcli.engine.activations import sigmoid
 from mlpcli.engine.losses import LossFn, softmax
@@ -99,16 +101,12 @@ class SavedModel:
     feature_names: list[str]
     target_name: str | None
     class_names: list[str] | None
-    scaler_mean: np.ndarray | None
-    scaler_scale: np.ndarray | None
+    preprocess: dict[str, Any]  # the fitted input pipeline
     loss_fn: LossFn
 
-    def logits(self, X_raw: np.ndarray) -> np.ndarray:
-        """Output pre-activations for unstandardised feature rows (features in saved order)."""
-        X = X_raw
-        if self.scaler_mean is not None and self.scaler_scale is not None:
-            X = (X_raw - self.scaler_mean) / self.scaler_scale  # as training standardised
-        return self.model.logits(X.astype(self.model.dtype))
+    def logits(self, X: np.ndarray) -> np.ndarray:
+        """Output pre-activations for rows of the model's features (the pipeline applied)."""
+        return self.model.logits(X.astype(self.model.dtype, copy=False))
 
 
 def class_probabilities(logits: np.ndarray) -> np.ndarray:
@@ -158,8 +156,7 @@ def load_model(path: Path) -> SavedModel:
         feature_names=meta["feature_names"],
         target_name=meta.get("target_name"),
         class_names=meta.get("class_names"),
-        scaler_mean=ckpt.arrays.get("scaler.mean"),
-        scaler_scale=ckpt.arrays.get("scaler.scale"),
+        preprocess=meta["preprocess"],
         loss_fn=build_loss(cfg),
     )
 
@@ -169,126 +166,75 @@ def load_model(path: Path) -> SavedModel:
 
 @dataclass
 class Rows:
-    """Raw feature rows in the model's feature order, their encoded targets, and origin."""
+    """Rows of the model's features, their encoded targets, origin, and what was noted."""
 
     X: np.ndarray
     y: np.ndarray | None
     origin: str
+    notes: list[str] = field(default_factory=list)
+    kept: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-def run_split(saved: SavedModel, split: str) -> Rows:
-    """One split of the run's own data, re-created exactly from the saved config and seed."""
-    data_cfg = saved.cfg.data.model_copy(update={"standardize": False})  # the saved scaler is used
-    try:
-        data = load_dataset(data_cfg, saved.cfg.seed)
-    except UserError as exc:
-        raise UserError(str(exc), hint="give --data FILE to evaluate on a file instead") from None
+def run_split(saved: SavedModel, split: str, data: Path | None = None) -> Rows:
+    """One split of the run's own data, re-created exactly from the saved config and seed.
+
+    The data file is the path stored in the checkpoint: a stranger's checkpoint could point
+    anywhere, so it is opened only when it is a file, and the messages say how to choose
+    another with --data.
+    """
     d = saved.cfg.data
     source = d.source or d.train
-    if data.feature_names != saved.feature_names or data.class_names != saved.class_names:
+    hint = "give --data FILE to evaluate on a file of your choice instead"
+    try:
+        data_set = load_dataset(
+            d, saved.cfg.seed, dtype=saved.model.dtype, pipeline=saved.preprocess
+        )
+    except UserError as exc:
+        raise UserError(f"{exc} (the data path stored in {saved.path})", hint=hint) from None
+    if data_set.feature_names != saved.feature_names or data_set.class_names != saved.class_names:
         raise UserError(
             f"{source}: its columns or classes differ from those {saved.path} was trained on",
-            hint="give --data FILE to evaluate on a file instead",
+            hint=hint,
         )
-    if split not in data.parts:
+    if split not in data_set.parts:
         raise UserError(
-            f"{saved.path}: the run's data has no {split} split (it has {', '.join(data.parts)})"
+            f"{saved.path}: the run's data has no {split} split "
+            f"(it has {', '.join(data_set.parts)})"
         )
-    part = data.parts[split]
+    part = data_set.parts[split]
     own_file = d.source is None and getattr(d, split) is not None  # pre-split data
     origin = getattr(d, split) if own_file else f"the {split} split of {source}"
-    return Rows(part.X, part.y, origin)
+    return Rows(part.X, part.y, origin, data_set.notes)
 
 
-def file_rows(saved: SavedModel, path: Path, need_target: bool) -> Rows:
-    """Rows of a new CSV/NPZ file, columns matched by name to the saved feature names."""
-    header = _csv_header(path)
-    if header is not None:  # check names before parsing numbers: the clearer error first
-        _check_columns(saved, path, [c for c in header if c != saved.target_name])
-    table = read_table(path, saved.target_name, require_target=need_target)
-    columns = table.feature_names
-    _check_columns(saved, path, columns)
-    X = table.X[:, [columns.index(f) for f in saved.feature_names]]
+def file_rows(
+    saved: SavedModel, path: Path, need_target: bool, keep: list[str] | None = None
+) -> Rows:
+    """Rows of a new CSV/NPZ/Parquet file: the reader of the training data, the columns the
+    saved pipeline uses found by name (others ignored), the pipeline applied as saved."""
+    columns = preprocess.used_columns(saved.preprocess)
+    policy = saved.preprocess["missing"]
+    table = read_table(
+        path,
+        saved.target_name,
+        require_target=need_target,
+        features=[c["name"] for c in columns],
+        kinds={c["name"]: c["kind"] for c in columns},
+        # every row is scored: missing cells are filled as saved (or refused, for error)
+        missing="keep" if policy != "error" else "error",
+        keep=keep,
+    )
+    check_range(table, np.dtype(saved.model.dtype))
+    X, notes = preprocess.transform(
+        table.X, table, saved.preprocess, np.dtype(saved.model.dtype), table.where
+    )
     y = None
     if table.y is not None:
-        y = _encode_targets(saved, table.y, path)
-    return Rows(X, y, str(path))
-
-
-def _csv_header(path: Path) -> list[str] | None:
-    """The header row of a CSV file; None for NPZ or anything `read_table` will report."""
-    if path.suffix.lower() == ".npz":
-        return None
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as f:
-            first = next((row for row in csv.reader(f) if row), None)
-    except (OSError, UnicodeDecodeError, csv.Error):
-        return None
-    return None if first is None else [h.strip() for h in first]
-
-
-def _check_columns(saved: SavedModel, path: Path, columns: list[str]) -> None:
-    """Exactly the saved feature names, in any order (the target column aside)."""
-    duplicates = sorted({c for c in columns if columns.count(c) > 1})
-    if duplicates:
-        raise UserError(f"{path}: column '{duplicates[0]}' appears more than once")
-    missing = [f for f in saved.feature_names if f not in columns]
-    if missing:
-        raise UserError(
-            f"{path}: column '{missing[0]}' is missing "
-            f"(the model needs: {', '.join(saved.feature_names)})"
-        )
-    extra = [c for c in columns if c not in saved.feature_names]
-    if extra:
-        target = f"; target: {saved.target_name}" if saved.target_name else ""
-        raise UserError(
-            f"{path}: unknown column '{extra[0]}' "
-            f"(the model's features: {', '.join(saved.feature_names)}{target})"
-        )
-
-
-def _encode_targets(saved: SavedModel, raw: np.ndarray, path: Path) -> np.ndarray:
-    if saved.class_names is None:
-        try:
-            return raw.astype(np.float64).reshape(-1, 1)
-        except ValueError:
-            raise UserError(f"{path}: target column '{saved.target_name}' is not numeric") from None
-    labels, inverse = np.unique(raw, return_inverse=True)
-    codes = np.array([_class_index(saved.class_names, str(v)) for v in labels], dtype=np.int64)
-    if (codes < 0).any():
-        bad = labels[np.flatnonzero(codes < 0)[0]]
-        row = int(np.flatnonzero(raw == bad)[0]) + 2  # 1-based, after the header
-        raise UserError(
-            f"{path}:{row}: class '{bad}' is not one the model knows "
-            f"({', '.join(saved.class_names)})"
-        )
-    return codes[inverse.reshape(-1)]
-
-
-def _class_index(classes: list[str], label: str) -> int:
-    """The index of a label: its class name, or an integer class code; -1 if neither.
-
-    Integer labels are codes 0..K-1 when the class names are words (from a
-    `<name>.classes.txt` sidecar), and class names themselves when those are integers.
-    """
-    label = label.strip()
-    if label in classes:
-        return classes.index(label)
-    try:
-        code = int(label)
-    except ValueError:
-        return -1
-    if all(_is_int(c) for c in classes):
-        return classes.index(str(code)) if str(code) in classes else -1
-    return code if 0 <= code < len(classes) else -1
-
-
-def _is_int(text: str) -> bool:
-    try:
-        int(text)
-    except ValueError:
-        return False
-    return True
+        if saved.class_names is None:
+            y = regression_targets(table)
+        else:
+            y = Labels.saved(saved.class_names).encode(table)
+    return Rows(X, y, str(path), notes, table.kept)
 
 
 # ----------------------------------------------------------------------------- eval
@@ -307,6 +253,7 @@ class EvalReport:
     per_class: list[dict[str, Any]] = field(default_factory=list)
     averages: dict[str, dict[str, float]] = field(default_factory=dict)
     confusion: list[list[int]] | None = None  # rows: true class, columns: predicted
+    notes: list[str] = field(default_factory=list)  # cells filled, unknown categories
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: NaN (an undefined R², say) becomes null."""
@@ -316,6 +263,7 @@ class EvalReport:
             "rows": self.rows,
             "task": self.task,
             "metrics": _finite(self.metrics),
+            "notes": self.notes,
         }
         if self.task == "classification":
             out["classes"] = [_finite(c) for c in self.per_class]
@@ -341,6 +289,7 @@ def evaluate(path: Path, data: Path | None = None, split: str | None = None) -> 
     y = rows.y.astype(saved.model.dtype) if saved.task == "regression" else rows.y
     loss, _ = saved.loss_fn(logits, y)
     report = EvalReport(str(saved.path), rows.origin, len(rows.X), saved.task, {"loss": loss})
+    report.notes = rows.notes
     if saved.class_names is None:
         report.metrics.update(regression_metrics(logits, y))
         return report
@@ -368,10 +317,11 @@ def evaluate(path: Path, data: Path | None = None, split: str | None = None) -> 
 
 @dataclass
 class Predictions:
-    """One row per input row, in input order, as CSV cells."""
+    """One row per input row, in input order, as CSV cells; notes for the user."""
 
     header: list[str]
     rows: list[list[str]]
+    notes: list[str] = field(default_factory=list)
 
     def write_csv(self, stream: IO[str]) -> None:
         writer = csv.writer(stream, lineterminator="\n")
@@ -379,18 +329,44 @@ class Predictions:
         writer.writerows(self.rows)
 
 
-def predict(path: Path, data: Path, proba: bool = False) -> Predictions:
-    """Class names (or one probability column per class), or values for regression."""
+def predict(
+    path: Path,
+    data: Path,
+    proba: bool = False,
+    label: bool = False,
+    keep: list[str] | None = None,
+) -> Predictions:
+    """Class names (or one probability column per class, with `label` the class too), or
+    values for regression; `keep` columns of the file are copied in front, as they are."""
     saved = load_model(path)
     if proba and saved.class_names is None:
         raise UserError("--proba needs a classification model; this one does regression")
-    rows = file_rows(saved, data, need_target=False)
+    if label and not proba:
+        raise UserError("--label goes with --proba (the label alone is the default output)")
+    keep = list(keep or [])
+    duplicates = [name for i, name in enumerate(keep) if name in keep[:i]]
+    if duplicates:
+        raise UserError(f"--keep '{shown(duplicates[0])}' is given twice")
+    rows = file_rows(saved, data, need_target=False, keep=keep)
     logits = saved.logits(rows.X)
     column = saved.target_name or "prediction"
+    if column in keep:
+        column = f"predicted_{column}"
+    header: list[str] = []
+    cells: list[list[str]] = []
     if saved.class_names is None:
-        return Predictions([column], [[str(v)] for v in logits[:, 0]])
-    if proba:
-        probs = class_probabilities(logits)
-        return Predictions(list(saved.class_names), [[str(p) for p in row] for row in probs])
-    names = saved.class_names
-    return Predictions([column], [[names[k]] for k in predicted_classes(logits)])
+        header, cells = [column], [[str(v)] for v in logits[:, 0]]
+    else:
+        names = saved.class_names
+        if proba:
+            header = [f"p({n})" if n in keep else n for n in names]
+            cells = [[str(p) for p in row] for row in class_probabilities(logits)]
+        if label or not proba:
+            labels = [names[k] for k in predicted_classes(logits)]
+            header = [*header, column]
+            cells = [[*row, v] for row, v in zip(cells or [[]] * len(labels), labels, strict=True)]
+    if keep:
+        kept = [rows.kept[name].tolist() for name in keep]
+        cells = [[*(k[i] for k in kept), *row] for i, row in enumerate(cells)]
+        header = [*keep, *header]
+    return Predictions(header, cells, rows.notes)

@@ -89,9 +89,6 @@ def checkpoint_payload(
     data, model = trainer.data, trainer.model
     state = state if state is not None else trainer.state()
     arrays = dict(state.weights)
-    if data.scaler_mean is not None and data.scaler_scale is not None:
-        arrays["scaler.mean"] = data.scaler_mean
-        arrays["scaler.scale"] = data.scaler_scale
     arrays.update({f"optimizer.{k}": v for k, v in state.optimizer.items()})
     meta = {
         "mlpcli_version": __version__,
@@ -102,6 +99,7 @@ def checkpoint_payload(
         "output": trainer.cfg.model.output,
         "dtype": model.dtype.name,
         "feature_names": data.feature_names,
+        "preprocess": data.preprocess,
         "target_name": data.target_name,
         "class_names": data.class_names,
         "restart": state.restart,

@@ -237,7 +237,10 @@ CASES = [
     ),
     (
         "data-text-value",
-        lambda r: ["train", _config(r, "d6", "data: {source: text_value.csv}\n")],
+        lambda r: [
+            "train",
+            _config(r, "d6", "data: {source: text_value.csv, columns: {b: numeric}}\n"),
+        ],
         ["text_value.csv", "3", "'b'", "oops"],
     ),
     (

@@ -54,6 +54,33 @@ def _edit_array(key, make):
     return edit
 
 
+def _edit_column(i, **changes):
+    def edit(arrays, meta):
+        meta["preprocess"]["columns"][i].update(changes)
+        return arrays, meta
+
+    return edit
+
+
+def _edit_pipeline(**changes):
+    def edit(arrays, meta):
+        meta["preprocess"].update(changes)
+        return arrays, meta
+
+    return edit
+
+
+def _v1(change):
+    """A format-1 checkpoint (scaler arrays, no meta.preprocess), changed by `change`."""
+
+    def edit(arrays, meta):
+        meta["format_version"] = 1
+        del meta["preprocess"]
+        return change(arrays), meta
+
+    return edit
+
+
 EDITS = {
     "no meta": (lambda a, m: (a, None), "no 'meta' entry"),
     "meta not JSON": (lambda a, m: (a, np.array("{not json")), "'meta' is not JSON"),
@@ -73,8 +100,30 @@ EDITS = {
     "bad dtype": (_edit_meta(dtype="object"), "meta 'dtype' 'object'"),
     "classes": (_edit_meta(class_names=["a", "b"]), "'class_names' must be 3 names"),
     "features": (_edit_meta(feature_names=["a", "a", "b", "c"]), "'feature_names' must be 4"),
-    "bad scaler": (_edit_array("scaler.scale", lambda s: s * 0), "cannot have"),
-    "half scaler": (_edit_array("scaler.mean", None), "go together"),
+    "v1 bad scaler": (
+        _v1(lambda a: {**a, "scaler.mean": np.zeros(4), "scaler.scale": np.zeros(4)}),
+        "cannot have",
+    ),
+    "v1 half scaler": (_v1(lambda a: {**a, "scaler.mean": np.zeros(4)}), "go together"),
+    "no preprocess": (_edit_meta(preprocess=None), "meta 'preprocess'"),
+    "preprocess a list": (_edit_meta(preprocess=[1, 2]), "meta 'preprocess'"),
+    "zero scale": (_edit_column(0, scale=0.0), "'scale' must be positive"),
+    "NaN-like mean": (_edit_column(1, mean="nan"), "'mean' and 'scale' must be finite"),
+    "bad fill": (_edit_column(2, fill=[1]), "'fill' must be a finite number"),
+    "bad kind": (_edit_column(3, kind="ordinal"), "kind 'ordinal'"),
+    "nameless column": (_edit_column(0, name=7), "not an object with a 'name'"),
+    "twice": (_edit_column(1, name="sepal_length_cm"), "appears twice"),
+    "categories": (
+        _edit_column(0, kind="categorical", categories="abc", other=[], missing_level=False),
+        "'categories' must be a list",
+    ),
+    "too many inputs": (
+        _edit_column(0, kind="categorical", categories=["a", "b"], other=[], missing_level=False),
+        "makes 5 inputs, the model has 4",
+    ),
+    "bad version": (_edit_pipeline(version=7), "unsupported version 7"),
+    "bad policy": (_edit_pipeline(missing="guess"), "'missing' is not one of"),
+    "bad unknown": (_edit_pipeline(unknown="other"), "'unknown' is neither"),
     "bad task": (_edit_meta(task="ranking"), "meta 'task'"),
     "bad config": (_edit_meta(config={"data": {"source": "x"}, "lr": 1}), "unknown key 'lr'"),
 }
@@ -177,9 +226,24 @@ def test_save_is_atomic_a_failed_write_leaves_the_previous_file(good, tmp_path, 
     assert load_checkpoint(path).meta["epoch"] == meta["epoch"]
 
 
+def test_format_1_checkpoints_still_load_and_predict(cli, good, tmp_path):
+    arrays, meta = _parts(good)
+    columns = meta.pop("preprocess")["columns"]
+    meta["format_version"] = 1
+    arrays["scaler.mean"] = np.array([c["mean"] for c in columns])
+    arrays["scaler.scale"] = np.array([c["scale"] for c in columns])
+    old = _write(tmp_path / "old.npz", arrays, meta)
+    ckpt = load_checkpoint(old)
+    assert ckpt.meta["preprocess"]["columns"] == columns
+    assert "scaler.mean" not in ckpt.arrays
+    iris = Path(__file__).parent.parent / "datasets" / "iris.csv"
+    before, after = cli("predict", good, "--data", iris), cli("predict", old, "--data", iris)
+    assert after.exit_code == 0 and after.stdout == before.stdout
+
+
 def test_load_checkpoint_round_trips(good):
     ckpt = load_checkpoint(good)
-    assert ckpt.meta["format_version"] == 1
+    assert ckpt.meta["format_version"] == 2
     assert set(ckpt.weights()) == {f"layers.{i}.{k}" for i in (0, 1) for k in ("weight", "bias")}
     with pytest.raises(UserError, match="checkpoint not found"):
         load_checkpoint(good.with_name("nope.npz"))

@@ -62,12 +62,8 @@ def test_train_iris_writes_the_run_directory(cli, tmp_path):
     with np.load(run / "checkpoints" / "best.npz", allow_pickle=False) as raw:
         keys = set(raw.files)
     assert {"layers.0.weight", "layers.0.bias", "layers.1.weight", "layers.1.bias", "meta"} <= keys
-    assert {
-        "scaler.mean",
-        "scaler.scale",
-        "optimizer.t",
-        "optimizer.params.momentum_buffer",
-    } <= keys
+    assert {"optimizer.t", "optimizer.params.momentum_buffer"} <= keys
+    assert not {"scaler.mean", "scaler.scale"} & keys  # format 2: scaling is in meta.preprocess
     assert ckpt.arrays["layers.0.weight"].shape == (4, 16)
     assert ckpt.arrays["layers.1.weight"].shape == (16, 3)
     assert ckpt.arrays["layers.1.bias"].shape == (3,)
@@ -83,12 +79,14 @@ def test_forward_pass_with_numpy_alone_reproduces_test_accuracy(cli, tmp_path):
     with np.load(run / "checkpoints" / "last.npz", allow_pickle=False) as z:
         meta = json.loads(str(z["meta"]))
         layers = [(z[f"layers.{i}.weight"], z[f"layers.{i}.bias"]) for i in range(2)]
-        mean, scale = z["scaler.mean"], z["scaler.scale"]
+    columns = meta["preprocess"]["columns"]
+    mean = np.array([c["mean"] for c in columns])
+    scale = np.array([c["scale"] for c in columns])
     from mlpcli.config import config_from_dict
     from mlpcli.data import load_dataset
 
     data = load_dataset(config_from_dict(meta["config"], "meta").data, meta["config"]["seed"])
-    raw_test = data.parts["test"].X * data.scaler_scale + data.scaler_mean
+    raw_test = data.parts["test"].X * scale + mean
     h = (raw_test - mean) / scale
     h = np.tanh(h @ layers[0][0] + layers[0][1])
     logits = h @ layers[1][0] + layers[1][1]

@@ -166,7 +166,7 @@ def test_float32_features_are_the_float64_ones_rounded(tmp_path, monkeypatch, ho
     )
     path = write(tmp_path, "a,b,y\n" + rows)
     wide = load_dataset(data(path, standardize=how), 0)
-    monkeypatch.setattr("mlpcli.data.STANDARDIZE_ROWS", 7)
+    monkeypatch.setattr("mlpcli.data.preprocess.BLOCK_ROWS", 7)
     narrow = load_dataset(data(path, standardize=how), 0, dtype="float32")
     for name, part in wide.parts.items():
         assert part.X.dtype == np.float64 and narrow.parts[name].X.dtype == np.float32
@@ -202,12 +202,12 @@ def test_missing_mean_fills_with_train_means(tmp_path):
     path = write(tmp_path, "a,b,y\n" + rows)
     dataset = load_dataset(data(path, missing="mean", standardize=False), 0)
     train = dataset.parts["train"].X
-    assert dataset.fill_values is not None
+    fill = dataset.preprocess["columns"][1]["fill"]
     assert not np.isnan(train).any()
     filled = train[train[:, 0] % 5 == 0, 1]
-    assert np.allclose(filled, dataset.fill_values[1])
+    assert np.allclose(filled, fill)
     observed = train[train[:, 0] % 5 != 0, 1]
-    assert np.isclose(dataset.fill_values[1], observed.mean())
+    assert np.isclose(fill, observed.mean())
 
 
 def test_missing_target_with_mean_is_refused(tmp_path):
@@ -224,12 +224,16 @@ ERRORS = [
     ("a,b,y\n", {}, r"data.csv: no data rows after the header"),
     ("a,b,y\n1,2,p\n3,4\n", {}, r"data.csv:3: row has 2 fields, the header has 3"),
     ("a,b,y\n1,2,p\n\n3,4,5,6\n", {}, r"data.csv:4: row has 4 fields, the header has 3"),
-    ("a,b,y\n1,2,p\n3,abc,q\n", {}, r"data.csv:3: non-numeric value 'abc' in feature column 'b'"),
+    (
+        "a,b,y\n1,2,p\n3,abc,q\n",
+        {"kinds": {"b": "numeric"}},
+        r"data.csv:3: non-numeric value 'abc' in numeric column 'b'",
+    ),
     ("a,b,y\n1,2,p\n3,,q\n", {}, r"data.csv:3: missing value in column 'b'"),
     ("a,b,y\n1,2,p\n3,inf,q\n", {}, r"data.csv:3: value inf in column 'b' is not finite"),
     ("a,b,y\n1,2,p\n", {"target": "lable"}, r"target column 'lable' not found"),
     ("a,b,label\n1,2,p\n", {"target": "lable"}, r"did you mean 'label'\?"),
-    ("a,b,y\n1,2,p\n", {"features": ["a", "c"]}, r"feature column 'c' not found"),
+    ("a,b,y\n1,2,p\n", {"features": ["a", "c"]}, r"column 'c' not found"),
     ("1,2,3\n4,5,6\n", {}, r"data.csv:1: the first row holds only numbers"),
     ("a,a,y\n1,2,p\n", {}, r"data.csv:1: column 'a' appears twice"),
     ("a b y\n1 2 3\n", {}, r"data.csv: only one column found; set data.delimiter"),
@@ -240,7 +244,7 @@ ERRORS = [
 def test_file_errors_name_file_line_and_column(tmp_path, text, keys, message):
     path = write(tmp_path, text)
     with pytest.raises(UserError, match=message) as info:
-        read_table(path, keys.get("target"), features=keys.get("features"))
+        read_table(path, keys.get("target"), features=keys.get("features"), kinds=keys.get("kinds"))
     assert "\n" not in str(info.value)
 
 
@@ -300,8 +304,8 @@ def test_npz_errors(tmp_path):
 
 def test_cli_reports_a_data_error_in_one_line(cli, tmp_path):
     write(tmp_path, "a,b,y\n1,2,p\n3,x,q\n")
-    write(tmp_path, "data: {source: data.csv}\n", "config.yaml")
+    write(tmp_path, "data: {source: data.csv, columns: {b: numeric}}\n", "config.yaml")
     result = cli("validate", tmp_path / "config.yaml")
     assert result.exit_code == 2
     assert "Traceback" not in result.output
-    assert "data.csv:3: non-numeric value 'x' in feature column 'b'" in result.output
+    assert "data.csv:3: non-numeric value 'x' in numeric column 'b'" in result.output

@@ -1,15 +1,23 @@
-"""From a config's `data` section to standardised train / val / test arrays."""
+"""From a config's `data` section to the model's train / val / test arrays.
+
+The one path for every source: read the table (`files.read_table`), leave out IDs and
+constant text (`preprocess.infer_ignored`), encode the target (`labels`), split with the
+seed, fit the input pipeline on the train part (`preprocess.fit`) and apply it to every
+part (`preprocess.transform`). eval and predict apply a saved pipeline the same way.
+"""
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from mlpcli.config import GENERATORS, Data
-from mlpcli.data import mnist
+from mlpcli.data import mnist, preprocess
 from mlpcli.data.builtin import BUILTIN, builtin_path
-from mlpcli.data.files import Table, read_table
+from mlpcli.data.files import _DECIMAL, Table, read_table, shown
 from mlpcli.data.generators import generate
+from mlpcli.data.labels import Labels
 from mlpcli.errors import UserError
 
 __all__ = [
@@ -18,6 +26,7 @@ __all__ = [
     "DatasetInfo",
     "Part",
     "catalog",
+    "check_range",
     "load_dataset",
     "read_like",
     "source_path",
@@ -26,26 +35,32 @@ __all__ = [
 
 @dataclass
 class Part:
-    """One split: features (float64 or the dtype asked for, standardised if asked) and
-    encoded targets."""
+    """One split: features (the pipeline's output, in the dtype asked for) and encoded
+    targets; `lines` names each row's place in its file for messages."""
 
     X: np.ndarray
     y: np.ndarray  # class indices (int64) or regression targets (float64, shape (n, 1))
+    origin: str = ""
+    lines: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.X)
+
+    def where(self, row: int) -> str:
+        if self.lines is not None:
+            return f"{self.origin}:{self.lines[row]}"
+        return f"{self.origin}: row {row + 1}"
 
 
 @dataclass
 class Dataset:
     task: str
-    feature_names: list[str]
+    feature_names: list[str]  # the model's inputs: `col` or `col=category`
     target_name: str | None
     class_names: list[str] | None
     parts: dict[str, Part] = field(default_factory=dict)  # train, and val / test when present
-    scaler_mean: np.ndarray | None = None
-    scaler_scale: np.ndarray | None = None
-    fill_values: np.ndarray | None = None  # data.missing: mean, in raw feature units
+    preprocess: dict[str, Any] = field(default_factory=dict)  # the fitted pipeline (JSON)
+    notes: list[str] = field(default_factory=list)  # columns ignored, cells filled, ...
 
     @property
     def n_features(self) -> int:
@@ -62,13 +77,14 @@ def source_path(value: str) -> Path:
 
 
 def read_like(cfg: Data, path: Path, require_target: bool = True) -> Table:
-    """Read a file with the config's delimiter, target, feature selection and missing policy."""
+    """Read a file with the config's delimiter, target, columns and missing policy."""
     return read_table(
         path,
         cfg.target,
         require_target,
         delimiter=cfg.delimiter,
         features=cfg.features,
+        kinds=cfg.columns,
         missing=cfg.missing,
     )
 
@@ -77,59 +93,105 @@ def load_dataset(
     cfg: Data,
     seed: int,
     progress: mnist.Progress | None = None,
-    dtype: str | type = np.float64,
+    dtype: str | type | np.dtype = np.float64,
+    pipeline: dict[str, Any] | None = None,
 ) -> Dataset:
-    """Load, encode targets, split with the seed (stratified if asked), standardise.
+    """Load, encode targets, split with the seed (stratified if asked), fit the pipeline on
+    the train part and apply it to every part.
 
     `progress` reports a download (MNIST, first use only) as (bytes so far, total).
     `dtype` is the features' dtype in the result: the model's, so that training needs no
-    second copy of them. Standardising is computed in float64 either way, then rounded.
+    second copy of them. Statistics are computed in float64 either way, then rounded.
+    `pipeline` applies a saved pipeline instead of fitting one (eval of a run's split).
     """
     rng = np.random.default_rng([seed, 0])  # the split; training draws from [seed, 1]
     task = cfg.task or "classification"
-    tables = _read_tables(cfg, seed, task, progress)
+    dt = np.dtype(dtype)
+    tables, notes = _read_tables(cfg, seed, task, progress, pipeline)
     first = tables.get("whole") or tables["train"]
-    labels = _Labels.of(first) if task == "classification" else None
+    for table in tables.values():
+        check_range(table, dt)
+    labels = Labels.of(first) if task == "classification" else None
     parts = {name: _encode(table, labels) for name, table in tables.items()}
     if "whole" in parts:
         fractions = {"val": cfg.split.val, "test": cfg.split.test}
         parts = _split(parts.pop("whole"), fractions, cfg, rng, first.origin, labels)
     elif "val" not in parts and cfg.split.val > 0:
         parts |= _split(parts["train"], {"val": cfg.split.val}, cfg, rng, first.origin, labels)
-    data = Dataset(
+    if pipeline is None:
+        pipeline = preprocess.fit(
+            parts["train"].X,
+            first,
+            missing=cfg.missing,
+            standardize=cfg.standardize,
+            max_categories=cfg.categorical.max_categories,
+            unknown=cfg.categorical.unknown,
+            ignored=first.ignored,
+        )
+    for name in ("train", "val", "test"):
+        if name in parts:
+            part = parts[name]
+            what = f"the {name} part: " if name != "train" else ""
+            part.X, found = preprocess.transform(part.X, first, pipeline, dt, part.where, what=what)
+            notes += found
+    return Dataset(
         task,
-        first.feature_names,
+        preprocess.feature_names(pipeline),
         first.target_name,
         labels.names if labels else None,
         {name: parts[name] for name in ("train", "val", "test") if name in parts},
+        pipeline,
+        notes,
     )
-    if cfg.missing == "mean":
-        _fill_missing(data, first.origin)
-    _standardize(data, cfg.standardize, np.dtype(dtype))
-    return data
 
 
 def _read_tables(
-    cfg: Data, seed: int, task: str, progress: mnist.Progress | None
-) -> dict[str, Table]:
-    """`whole` (to be split), or `train` with optional `val` / `test` that come split."""
+    cfg: Data,
+    seed: int,
+    task: str,
+    progress: mnist.Progress | None,
+    pipeline: dict[str, Any] | None,
+) -> tuple[dict[str, Table], list[str]]:
+    """`whole` (to be split), or `train` with optional `val` / `test` that come split;
+    and the notes on columns left out."""
     if cfg.source in GENERATORS:
         table = generate(cfg.source, cfg.generator or {}, seed)
         table.origin = f"generated '{cfg.source}'"
-        return {"whole": table}
+        return {"whole": table}, []
     if cfg.source == "mnist":
         train, test = mnist.load_mnist(mnist.mnist_path(progress))
-        return {"train": train, "test": test}
+        return {"train": train, "test": test}, []
     if cfg.source is not None:
         _check_builtin_task(cfg, task)
-        return {"whole": read_like(cfg, source_path(cfg.source))}
-    assert cfg.train is not None
-    tables = {"train": read_like(cfg, source_path(cfg.train))}
-    for name in ("val", "test"):
-        value = getattr(cfg, name)
+        first_path, name = source_path(cfg.source), "whole"
+    else:
+        assert cfg.train is not None
+        first_path, name = source_path(cfg.train), "train"
+    if pipeline is not None:  # the saved columns and kinds, nothing inferred
+        first = read_columns(cfg, first_path, pipeline)
+        notes = []
+    else:
+        first = read_like(cfg, first_path)
+        notes = preprocess.infer_ignored(first, cfg.columns, cfg.features)
+    tables = {name: first}
+    for split in ("val", "test") if cfg.source is None else ():
+        value = getattr(cfg, split)
         if value is not None:
-            tables[name] = _read_matching(cfg, Path(value), tables["train"])
-    return tables
+            tables[split] = _read_matching(cfg, Path(value), first)
+    return tables, notes
+
+
+def read_columns(cfg: Data, path: Path, pipeline: dict[str, Any]) -> Table:
+    """A file read for a saved pipeline: its columns by name, with their saved kinds."""
+    columns = preprocess.used_columns(pipeline)
+    return read_table(
+        path,
+        cfg.target,
+        delimiter=cfg.delimiter,
+        features=[c["name"] for c in columns],
+        kinds={c["name"]: c["kind"] for c in columns},
+        missing=cfg.missing,
+    )
 
 
 def _check_builtin_task(cfg: Data, task: str) -> None:
@@ -143,126 +205,88 @@ def _check_builtin_task(cfg: Data, task: str) -> None:
 
 
 def _read_matching(cfg: Data, path: Path, train: Table) -> Table:
-    """A val/test file: the training file's feature columns, found by name."""
+    """A val/test file: the training file's input columns, found by name, of the same kinds;
+    its categories coded as the training file's."""
     target = cfg.target or train.target_name
-    return read_table(
+    table = read_table(
         path,
         target,
         delimiter=cfg.delimiter,
         features=train.feature_names,
+        kinds=dict(zip(train.feature_names, train.kinds or [], strict=False)),
         missing=cfg.missing,
+    )
+    share_levels(train, table)
+    return table
+
+
+def share_levels(train: Table, other: Table) -> None:
+    """Recode `other`'s categorical columns with `train`'s level list (extended by the
+    levels only `other` has), so that rows of both are one code space."""
+    for j, name in enumerate(other.feature_names):
+        if other.kind(j) != "categorical":
+            continue
+        levels = train.levels.setdefault(name, [])
+        index = {level: k for k, level in enumerate(levels)}
+        mapping = np.array(
+            [index.setdefault(level, len(index)) for level in other.levels.get(name, [])] + [0],
+            dtype=np.float64,
+        )
+        levels.extend(list(index)[len(levels) :])
+        codes = other.X[:, j]
+        present = ~np.isnan(codes)
+        codes[present] = mapping[codes[present].astype(np.int64)]
+        other.levels[name] = levels
+
+
+def check_range(table: Table, dtype: np.dtype) -> None:
+    """Numeric cells must fit the model's dtype (float32 overflows past 3.4e38), with room
+    to square them for the standard deviation in float64."""
+    limit = float(np.finfo(np.float32).max) if dtype == np.float32 else 1e150
+    X = table.X
+    if X.dtype.kind != "f" or len(X) == 0:
+        return
+    numeric = [j for j in range(X.shape[1]) if table.kind(j) == "numeric"]
+    block = X if len(numeric) == X.shape[1] else X[:, numeric]
+    with np.errstate(invalid="ignore"):
+        if not (np.nanmax(np.abs(block), initial=0.0) > limit):
+            return
+        r, c = np.argwhere(np.abs(block) > limit)[0]
+    raise UserError(
+        f"{table.where(int(r))}: value {block[r, c]:g} in column "
+        f"'{shown(table.feature_names[numeric[c]])}' is too large for training.dtype "
+        f"{dtype.name} (at most {limit:.3g}); rescale the column"
+        + ("" if dtype != np.float32 else " or set training.dtype: float64")
     )
 
 
 # ----------------------------------------------------------------------------- targets
 
 
-@dataclass
-class _Labels:
-    """The classes of a classification target: display names and the keys found in files."""
-
-    names: list[str]
-    keys: list[str]  # canonical label text per class: "3" for 3, 3.0 and "03"; else the label
-    integer: bool
-
-    @classmethod
-    def of(cls, table: Table) -> "_Labels":
-        """Classes of the training table; integer labels sort numerically."""
-        assert table.y is not None
-        found = np.unique(_keys(table.y))
-        integer = _integers(found)
-        if integer is not None:
-            order = sorted(set(integer))
-            sidecar = table.class_names
-            if sidecar and order[0] >= 0 and order[-1] < len(sidecar):
-                # 0..K-1 with names from a `.classes.txt` sidecar (or a generator)
-                return cls(list(sidecar), [str(i) for i in range(len(sidecar))], True)
-            keys = [str(i) for i in order]
-            labels = cls(keys, keys, True)
-        else:
-            names = sorted(found.tolist())
-            labels = cls(names, names, False)
-        if len(labels.names) < 2:
-            raise UserError(
-                f"{table.origin}: the target '{table.target_name}' has a single class "
-                f"('{labels.names[0]}'): nothing to classify"
-            )
-        return labels
-
-    def encode(self, table: Table) -> np.ndarray:
-        """Class indices for a table's target, naming the row of an unknown class."""
-        assert table.y is not None
-        keys = _keys(table.y)
-        if self.integer:
-            found = _integers(np.unique(keys))
-            if found is None:
-                bad = next(
-                    i for i, k in enumerate(keys.tolist()) if _integers(np.array([k])) is None
-                )
-                raise UserError(
-                    f"{table.where(bad)}: class '{keys[bad]}' is not a number like the "
-                    "training data's classes"
-                )
-            keys = np.array([str(int(float(k))) for k in keys.tolist()]) if len(keys) else keys
-        lookup = {k: i for i, k in enumerate(self.keys)}
-        uniq, inverse = np.unique(keys, return_inverse=True)
-        unknown = [k for k in uniq.tolist() if k not in lookup]
-        if unknown:
-            bad = int(np.flatnonzero(keys == unknown[0])[0])
-            raise UserError(
-                f"{table.where(bad)}: class '{unknown[0]}' does not occur in the training data"
-            )
-        codes = np.array([lookup[k] for k in uniq.tolist()], dtype=np.int64)
-        return codes[inverse.reshape(-1)]
-
-
-def _keys(y: np.ndarray) -> np.ndarray:
-    """Label text: integers without a decimal point, strings stripped."""
-    if y.dtype.kind in "iub":
-        return y.astype(np.int64).astype(str)
-    if y.dtype.kind == "f" and np.all(np.mod(y, 1) == 0):
-        return y.astype(np.int64).astype(str)
-    return np.char.strip(y.astype(str))
-
-
-def _integers(values: np.ndarray) -> list[int] | None:
-    """The labels as integers if every one is a whole number ("3", "3.0", "03")."""
-    out = []
-    for v in values.tolist():
-        try:
-            number = float(v)
-        except ValueError:
-            return None
-        if not number.is_integer():
-            return None
-        out.append(int(number))
-    return out
-
-
-def _encode(table: Table, labels: _Labels | None) -> Part:
+def _encode(table: Table, labels: Labels | None) -> Part:
     assert table.y is not None
     if labels is not None:
-        return Part(table.X, labels.encode(table))
-    try:
-        y = table.y.astype(np.float64)
-    except ValueError:
-        bad = next(i for i, v in enumerate(table.y.tolist()) if not _is_float(v))
-        raise UserError(
-            f"{table.where(bad)}: non-numeric target value '{table.y[bad]}' in column "
-            f"'{table.target_name}' (regression needs numbers)"
-        ) from None
-    if not np.isfinite(y).all():
-        bad = int(np.flatnonzero(~np.isfinite(y))[0])
-        raise UserError(f"{table.where(bad)}: target value '{table.y[bad]}' is not finite")
-    return Part(table.X, y.reshape(-1, 1))
+        return Part(table.X, labels.encode(table), table.origin, table.lines)
+    return Part(table.X, regression_targets(table), table.origin, table.lines)
 
 
-def _is_float(value: object) -> bool:
-    try:
-        float(str(value))
-    except ValueError:
-        return False
-    return True
+def regression_targets(table: Table) -> np.ndarray:
+    """The target column as numbers, shape (n, 1); only plain decimals are numbers."""
+    assert table.y is not None
+    y = table.y
+    if y.dtype.kind in "US":
+        plain = [bool(_DECIMAL.fullmatch(v.strip())) for v in y.tolist()]
+        if not all(plain):
+            bad = plain.index(False)
+            raise UserError(
+                f"{table.where(bad)}: non-numeric target value '{shown(str(y[bad]))}' in "
+                f"column '{shown(table.target_name or '')}' (regression needs numbers)"
+            )
+    values = y.astype(np.float64)
+    if not np.isfinite(values).all():
+        bad = int(np.flatnonzero(~np.isfinite(values))[0])
+        raise UserError(f"{table.where(bad)}: target value '{shown(str(y[bad]))}' is not finite")
+    return values.reshape(-1, 1)
 
 
 # ----------------------------------------------------------------------------- split
@@ -274,7 +298,7 @@ def _split(
     cfg: Data,
     rng: np.random.Generator,
     origin: str,
-    labels: _Labels | None,
+    labels: Labels | None,
 ) -> dict[str, Part]:
     """Carve val/test parts off `whole`; what is left is train."""
     wanted = {name: frac for name, frac in fractions.items() if frac > 0}
@@ -300,12 +324,13 @@ def _split(
                 f"{origin}: the split leaves the {name} part empty ({len(whole)} rows, {key}); "
                 "change data.split or use more rows"
             )
-        parts[name] = Part(whole.X[idx], whole.y[idx])
+        lines = whole.lines[idx] if whole.lines is not None else None
+        parts[name] = Part(whole.X[idx], whole.y[idx], whole.origin, lines)
     return parts
 
 
 def _strata(
-    y: np.ndarray, wanted: dict[str, float], origin: str, labels: _Labels
+    y: np.ndarray, wanted: dict[str, float], origin: str, labels: Labels
 ) -> list[np.ndarray]:
     """Rows per class; each class must be able to put a row into every part."""
     need = 1 + len(wanted)
@@ -333,67 +358,6 @@ def _counts(rows: int, wanted: dict[str, float], at_least_one: bool) -> dict[str
             largest = max(counts, key=lambda k: counts[k])
             counts[largest] -= 1
     return counts
-
-
-# ----------------------------------------------------------------------------- features
-
-
-def _fill_missing(data: Dataset, origin: str) -> None:
-    """data.missing: mean: fill NaN cells with the train part's column means."""
-    train = data.parts["train"].X
-    means = np.nanmean(train, axis=0) if np.isnan(train).any() else train.mean(axis=0)
-    empty = np.flatnonzero(np.isnan(means))
-    if len(empty):
-        raise UserError(
-            f"{origin}: column '{data.feature_names[empty[0]]}' has no values in the train part "
-            "to take a mean from"
-        )
-    for part in data.parts.values():
-        holes = np.isnan(part.X)
-        if holes.any():
-            part.X[holes] = np.broadcast_to(means, part.X.shape)[holes]
-    data.fill_values = means
-
-
-# Rows standardised at a time when the result is not float64: bounds the float64 scratch.
-STANDARDIZE_ROWS = 4096
-
-
-def _standardize(data: Dataset, how: bool | str, dtype: np.dtype) -> None:
-    """z-score every part with the train part's statistics: per feature, or one for all."""
-    train = data.parts["train"].X
-    if how is False:
-        for part in data.parts.values():
-            part.X = np.asarray(part.X, dtype=dtype)
-        return
-    if how == "global":
-        mean = np.full(train.shape[1], train.mean(dtype=np.float64))
-        scale = np.full(train.shape[1], train.std(dtype=np.float64) or 1.0)
-    else:
-        mean = train.mean(axis=0, dtype=np.float64)
-        scale = train.std(axis=0, dtype=np.float64)
-        scale[scale == 0] = 1.0  # a constant column stays constant (zero) rather than NaN
-    for part in data.parts.values():
-        part.X = _zscore(part.X, mean, scale, dtype)
-    data.scaler_mean, data.scaler_scale = mean, scale
-
-
-def _zscore(X: np.ndarray, mean: np.ndarray, scale: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """(X - mean) / scale computed in float64, returned as `dtype`, without a second copy
-    of a large matrix: in place for float64 input and output, else a block of rows at a time."""
-    if X.dtype == np.float64 and dtype == np.float64:
-        X -= mean
-        X /= scale
-        return X
-    out = np.empty(X.shape, dtype)
-    block = np.empty((min(len(X), STANDARDIZE_ROWS), X.shape[1]), np.float64)
-    for start in range(0, len(X), STANDARDIZE_ROWS):
-        rows = X[start : start + STANDARDIZE_ROWS]
-        scratch = block[: len(rows)]
-        np.subtract(rows, mean, out=scratch)
-        scratch /= scale
-        out[start : start + len(rows)] = scratch
-    return out
 
 
 # ----------------------------------------------------------------------------- catalogue

@@ -1,16 +1,29 @@
-"""Reading a user's data files: CSV with a header, or NPZ with arrays X and y.
+"""The one reader of a user's data files: CSV with a header, NPZ with arrays X and y, Parquet.
+
+Every command reads tables here (train, eval, predict, inspect), so one set of rules holds
+everywhere: the delimiter is sniffed among , ; tab |, a cell is a number only when it is a
+plain decimal (`5_0`, `0x10` and `١٢` are text), the tokens in MISSING_TOKENS are missing
+cells, labels are read by `mlpcli.data.labels`.
+
+A column is numeric or categorical: declared (`data.columns`) or inferred (a column with a
+cell that is text and not missing is categorical). Both kinds land in one float64 matrix:
+numeric columns hold their values, categorical columns the code of their text in
+`Table.levels[column]`, and NaN is a missing cell in either. That keeps a categorical cell
+at 8 bytes, like a number, and lets rows be split and dropped as one array.
 
 CSV files are read in chunks of lines: NumPy's C parser (`loadtxt`) converts each chunk
-straight into one preallocated float64 array, so a 60000 x 784 file costs the final array
-plus a chunk, not a list of 47 million strings. Only a chunk that the fast parser refuses is
-read again cell by cell, to name the exact line and column of the problem.
+straight into the preallocated matrix, so a 60000 x 784 file costs the final array plus a
+chunk, not a list of 47 million strings. Only a chunk that the fast parser refuses is read
+again cell by cell, to name the exact line and column of the problem.
 """
 
 import csv
 import difflib
 import itertools
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+import re
+import stat
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,30 +34,65 @@ from mlpcli.errors import UserError
 MISSING_TOKENS = frozenset({"", "?", "na", "n/a", "nan", "null", "none"})
 DELIMITERS = [",", ";", "\t", "|"]  # sniffed in this order of preference
 CHUNK_LINES = 2048
-_MISSING_HINT = "(set data.missing: drop or mean)"
+KINDS = ("numeric", "categorical", "ignore")
+MAX_HEADER_CHARS = 16_000_000  # a header line longer than this is not a CSV header
+_MISSING_HINT = "(set data.missing: drop, mean or median)"
+# A plain decimal number, as NumPy's C parser reads it; Python's float() also takes `5_0`,
+# `infinity` and non-ASCII digits, which are text here.
+_DECIMAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def shown(text: str, limit: int = 60) -> str:
+    """A value from a file, safe to print: control characters escaped, long text cut."""
+    text = _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 @dataclass
 class Table:
-    """Features and the raw target column (strings from a CSV, numbers otherwise).
+    """Input columns and the raw target column (strings from a CSV, numbers otherwise).
 
-    X is float64 (MNIST keeps its uint8 pixels until standardised); a NaN in X is a missing
-    value that `data.missing: mean` will fill.
+    X is float64 (MNIST keeps its uint8 pixels until standardised): a numeric column holds its
+    values, a categorical one the index of its text in `levels[name]`; NaN is a missing cell.
     """
 
     X: np.ndarray
     y: np.ndarray | None
-    feature_names: list[str]
+    feature_names: list[str]  # the input columns, in order
     target_name: str | None
     class_names: list[str] | None = None  # from a `<name>.classes.txt` sidecar
     origin: str = ""  # the file, for messages
     lines: np.ndarray | None = None  # each row's line number in a CSV file
+    kinds: list[str] | None = None  # per column: numeric | categorical; None: all numeric
+    levels: dict[str, list[str]] = field(default_factory=dict)  # categorical column -> texts
+    kept: dict[str, np.ndarray] = field(default_factory=dict)  # `keep` columns, as text
+    ignored: list[str] = field(default_factory=list)  # columns left out as IDs or constants
 
     def where(self, row: int) -> str:
         """`file:line` (CSV) or `file: row N` of a row, for error messages."""
         if self.lines is not None:
             return f"{self.origin}:{self.lines[row]}"
         return f"{self.origin}: row {row + 1}"
+
+    def kind(self, j: int) -> str:
+        return "numeric" if self.kinds is None else self.kinds[j]
+
+    def select_rows(self, keep: np.ndarray) -> None:
+        """Keep only the rows where `keep` is true (a boolean mask)."""
+        self.X = self.X[keep]
+        self.y = self.y[keep] if self.y is not None else None
+        self.lines = self.lines[keep] if self.lines is not None else None
+        self.kept = {k: v[keep] for k, v in self.kept.items()}
+
+    def select_columns(self, names: list[str]) -> None:
+        """Keep only the named input columns, in that order."""
+        idx = [self.feature_names.index(n) for n in names]
+        self.X = self.X[:, idx]
+        if self.kinds is not None:
+            self.kinds = [self.kinds[j] for j in idx]
+        self.levels = {n: v for n, v in self.levels.items() if n in names}
+        self.feature_names = list(names)
 
 
 def read_table(
@@ -54,69 +102,131 @@ def read_table(
     *,
     delimiter: str | None = None,
     features: list[str] | None = None,
+    kinds: Mapping[str, str] | None = None,
     missing: str = "error",
+    keep: list[str] | None = None,
 ) -> Table:
-    """Load a CSV or NPZ file; `target` names the target column (default: the last).
+    """Load a CSV, NPZ or Parquet file; `target` names the target column (default: the last).
 
-    `features` selects and orders the feature columns (default: all but the target);
-    `missing` is error | drop | mean (mean leaves NaN in X for the caller to fill).
+    `features` selects and orders the input columns (default: all but the target and the
+    columns `kinds` marks `ignore`); `kinds` declares numeric / categorical columns (the rest
+    are inferred); `missing` is error | drop | mean | median | keep: error refuses a missing
+    cell, drop skips its row (a missing category is a level of its own unless error), the
+    others leave NaN for the pipeline to fill. `keep` columns come back as text in `kept`.
     """
-    if not path.exists():
-        raise UserError(f"{path}: data file not found")
-    if path.is_dir():
-        raise UserError(f"{path}: is a folder, not a data file")
-    if path.suffix.lower() == ".npz":
+    check_file(path, "data file")
+    kinds = dict(kinds or {})
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
         table = _read_npz(path, features)
+    elif suffix in (".parquet", ".pq"):
+        from mlpcli.data.parquet import read_parquet
+
+        table = read_parquet(path, target, require_target, features, kinds, keep or [])
     else:
-        table = _CsvReader(path, delimiter, missing).read(target, require_target, features)
+        reader = _CsvReader(path, delimiter, missing, kinds)
+        table = reader.read(target, require_target, features, keep or [])
     return _apply_missing(table, missing)
+
+
+def check_file(path: Path, what: str) -> None:
+    """Refuse, in one line, what cannot be a file to read: absent, a folder, a device, a
+    name the system refuses (too long); nothing is opened before this says yes."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise UserError(f"{shown(str(path), 200)}: {what} not found") from None
+    except OSError as exc:
+        raise UserError(f"{shown(str(path), 200)}: cannot open {what}: {exc.strerror}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise UserError(f"{shown(str(path), 200)}: is a folder, not a {what}")
+    if not stat.S_ISREG(info.st_mode):
+        raise UserError(
+            f"{shown(str(path), 200)}: not a regular file (a device, pipe or socket); "
+            f"a {what} must be a file"
+        )
+
+
+def _check_text(path: Path, what: str) -> None:
+    """A text file, not a binary one: no NUL byte in its first block."""
+    with path.open("rb") as f:
+        head = f.read(65536)
+    if b"\x00" in head:
+        raise UserError(f"{shown(str(path), 200)}: a binary file, not a {what}")
 
 
 # ----------------------------------------------------------------------------- CSV
 
 
-class _CsvReader:
-    """One CSV file: header and delimiter, a scan for shape and target, then the numbers."""
+class _Retry(Exception):
+    """An inferred-numeric column met text: read again with it categorical."""
 
-    def __init__(self, path: Path, delimiter: str | None, missing: str) -> None:
+    def __init__(self, columns: set[int]) -> None:
+        self.columns = columns
+
+
+class _CsvReader:
+    """One CSV file: header and delimiter, a scan for shape and target, then the cells."""
+
+    def __init__(self, path: Path, delimiter: str | None, missing: str, kinds: Mapping[str, str]):
         self.path = path
         self.delimiter = delimiter or ""
         self.missing = missing
+        self.declared = kinds
 
-    def read(self, target: str | None, require_target: bool, features: list[str] | None) -> Table:
+    def read(
+        self, target: str | None, require_target: bool, features: list[str] | None, keep: list[str]
+    ) -> Table:
         path = self.path
         try:
+            _check_text(path, "CSV file")
             with path.open(encoding="utf-8-sig") as f:
                 rows = _nonblank(f)
                 first = next(rows, None)
                 if first is None:
                     raise UserError(f"{path}: the file is empty")
+                if len(first[1]) > MAX_HEADER_CHARS:
+                    raise UserError(f"{path}:{first[0]}: the header line is too long")
                 sample = list(itertools.islice(rows, 5))
                 if not self.delimiter:
                     self.delimiter = _sniff(first[1], [line for _, line in sample], path)
                 header = self._header(*first)
                 self.ncols = len(header)
-                feature_idx, target_idx = _columns(header, target, require_target, features, path)
+                ignored = {c for c, k in self.declared.items() if k == "ignore"}
+                feature_idx, target_idx = _columns(
+                    header, target, require_target, features, ignored, path
+                )
+                self.keep = keep
+                self.keep_idx = [_find(header, name, path, "--keep column") for name in keep]
                 self.feature_names = [header[j] for j in feature_idx]
                 self.target_name = header[target_idx] if target_idx is not None else None
                 self.feature_idx, self.target_idx = feature_idx, target_idx
+                self.kinds = [self.declared.get(n, "numeric") for n in self.feature_names]
+                self.inferred = [n not in self.declared for n in self.feature_names]
                 lines, cells = self._scan(itertools.chain(sample, rows))
             if not lines:
                 raise UserError(f"{path}: no data rows after the header")
             y = self._targets(lines, cells) if target_idx is not None else None
-            X = self._fast(first[0], lines)
+            X = self._fast(first[0], lines) if "categorical" not in self.kinds else None
+            levels: dict[str, list[str]] = {}
+            kept: dict[str, np.ndarray] = {}
             if X is None:
-                X = self._careful_all(lines)
+                X, levels, kept = self._chunked(lines)
+            elif keep:
+                kept = self._kept(first[0])
         except (OSError, UnicodeDecodeError, csv.Error) as exc:
-            raise UserError(f"{path}: cannot read CSV: {exc}") from None
+            raise UserError(f"{path}: cannot read CSV: {shown(str(exc), 120)}") from None
         return Table(
             X=X,
             y=y,
             feature_names=self.feature_names,
             target_name=self.target_name,
-            class_names=_sidecar_classes(path),
+            class_names=sidecar_classes(path),
             origin=str(path),
             lines=np.array(lines, dtype=np.int64),
+            kinds=list(self.kinds),
+            levels=levels,
+            kept=kept,
         )
 
     def _header(self, lineno: int, line: str) -> list[str]:
@@ -127,11 +237,13 @@ class _CsvReader:
                 f"{self.path}:{lineno}: the first row holds only numbers; "
                 "a CSV needs a header row naming its columns"
             )
-        for j, name in enumerate(names):
-            if name in names[:j]:
+        seen: set[str] = set()
+        for name in names:  # a set: linear in the number of columns
+            if name in seen:
                 raise UserError(
-                    f"{self.path}:{lineno}: column '{name}' appears twice in the header"
+                    f"{self.path}:{lineno}: column '{shown(name)}' appears twice in the header"
                 )
+            seen.add(name)
         return names
 
     def _scan(self, rows: Iterator[tuple[int, str]]) -> tuple[list[int], list[str]]:
@@ -163,20 +275,23 @@ class _CsvReader:
                 cells.append(cell)
         return lines, cells
 
+    def _loadtxt(self, source: Path | list[str], usecols: list[int], dtype: type, skip: int = 0):
+        return np.loadtxt(
+            source,
+            delimiter=self.delimiter,
+            usecols=usecols,
+            skiprows=skip,
+            dtype=dtype,
+            comments=None,
+            quotechar='"',
+            ndmin=2,
+            encoding="utf-8-sig",
+        )
+
     def _fast(self, header_line: int, lines: list[int]) -> np.ndarray | None:
-        """Every feature column in one pass of NumPy's C parser; None if it refuses a cell."""
+        """Every column in one pass of NumPy's C parser; None if it refuses a cell."""
         try:
-            X = np.loadtxt(
-                self.path,
-                delimiter=self.delimiter,
-                usecols=self.feature_idx,
-                skiprows=header_line,
-                dtype=np.float64,
-                comments=None,
-                quotechar='"',
-                ndmin=2,
-                encoding="utf-8-sig",
-            )
+            X = self._loadtxt(self.path, self.feature_idx, np.float64, header_line)
         except ValueError:
             return None
         if len(X) != len(lines):  # whitespace-only lines: let the careful path sort it out
@@ -185,77 +300,131 @@ class _CsvReader:
             self._check_finite(X, lines)
         return X
 
-    def _careful_all(self, lines: list[int]) -> np.ndarray:
-        """Read the numbers again chunk by chunk, cell by cell where NumPy refuses."""
+    def _kept(self, header_line: int) -> dict[str, np.ndarray]:
+        text = self._loadtxt(self.path, self.keep_idx, str, header_line)
+        return {name: np.char.strip(text[:, i]) for i, name in enumerate(self.keep)}
+
+    def _chunked(
+        self, lines: list[int]
+    ) -> tuple[np.ndarray, dict[str, list[str]], dict[str, np.ndarray]]:
+        """Chunk by chunk; an inferred-numeric column that meets text starts it again."""
+        while True:
+            try:
+                return self._chunks(lines)
+            except _Retry as retry:
+                for c in retry.columns:
+                    self.kinds[c] = "categorical"
+
+    def _chunks(
+        self, lines: list[int]
+    ) -> tuple[np.ndarray, dict[str, list[str]], dict[str, np.ndarray]]:
+        num = [c for c, k in enumerate(self.kinds) if k == "numeric"]
+        cat = [c for c, k in enumerate(self.kinds) if k == "categorical"]
         X = np.empty((len(lines), len(self.feature_idx)), dtype=np.float64)
+        codes: list[dict[str, int]] = [{} for _ in cat]
+        kept: list[list[np.ndarray]] = [[] for _ in self.keep_idx]
         with self.path.open(encoding="utf-8-sig") as f:
             rows = itertools.dropwhile(lambda row: row[0] < lines[0], _nonblank(f))
             n = 0
             while chunk := list(itertools.islice(rows, CHUNK_LINES)):
                 numbers = [i for i, _ in chunk]
                 text = [line for _, line in chunk]
-                try:
-                    Xc = np.loadtxt(
-                        text,
-                        delimiter=self.delimiter,
-                        usecols=self.feature_idx,
-                        dtype=np.float64,
-                        comments=None,
-                        quotechar='"',
-                        ndmin=2,
-                    )
-                    if not np.isfinite(Xc.sum()):
-                        self._check_finite(Xc, numbers)
-                except ValueError:
-                    Xc = self._careful(numbers, text)
-                X[n : n + len(Xc)] = Xc
-                n += len(Xc)
-        return X
+                end = n + len(chunk)
+                if num:
+                    X[n:end, num] = self._numbers(numbers, text, num)
+                if cat:
+                    cells = self._loadtxt(text, [self.feature_idx[c] for c in cat], str)
+                    for i, c in enumerate(cat):
+                        X[n:end, c] = self._codes(cells[:, i], codes[i], numbers, c)
+                if self.keep_idx:
+                    cells = self._loadtxt(text, self.keep_idx, str)
+                    for i in range(len(self.keep_idx)):
+                        kept[i].append(np.char.strip(cells[:, i]))
+                n = end
+        levels = {self.feature_names[c]: list(codes[i]) for i, c in enumerate(cat)}
+        return X, levels, {name: np.concatenate(kept[i]) for i, name in enumerate(self.keep)}
 
-    def _careful(self, numbers: list[int], text: list[str]) -> np.ndarray:
+    def _numbers(self, numbers: list[int], text: list[str], num: list[int]) -> np.ndarray:
+        usecols = [self.feature_idx[c] for c in num]
+        try:
+            Xc = self._loadtxt(text, usecols, np.float64)
+        except ValueError:
+            return self._careful(numbers, text, num)
+        if not np.isfinite(Xc.sum()):
+            self._check_finite(Xc, numbers, num)
+        return Xc
+
+    def _codes(
+        self, cells: np.ndarray, codes: dict[str, int], numbers: list[int], c: int
+    ) -> np.ndarray:
+        """Category codes of one chunk of a categorical column; NaN for a missing cell."""
+        cells = np.char.strip(cells)
+        uniq, inverse = np.unique(cells, return_inverse=True)
+        found = np.empty(len(uniq), dtype=np.float64)
+        for i, value in enumerate(uniq.tolist()):
+            if value.lower() in MISSING_TOKENS:
+                if self.missing == "error":
+                    row = int(np.flatnonzero(inverse == i)[0])
+                    raise UserError(
+                        f"{self.path}:{numbers[row]}: missing value in column "
+                        f"'{shown(self.feature_names[c])}' {_MISSING_HINT}"
+                    )
+                found[i] = np.nan
+            else:
+                found[i] = codes.setdefault(value, len(codes))
+        return found[inverse.reshape(-1)]
+
+    def _careful(self, numbers: list[int], text: list[str], num: list[int]) -> np.ndarray:
         """Cell by cell with the csv module, naming the first problem's line and column."""
         rows = list(csv.reader(text, delimiter=self.delimiter))
-        Xc = np.empty((len(rows), len(self.feature_idx)))
+        Xc = np.empty((len(rows), len(num)))
+        self.text_columns: set[int] = set()
         for r, (lineno, row) in enumerate(zip(numbers, rows, strict=True)):
             if len(row) != self.ncols:
                 raise UserError(
                     f"{self.path}:{lineno}: row has {len(row)} fields, the header has {self.ncols}"
                 )
-            for c, j in enumerate(self.feature_idx):
-                Xc[r, c] = self._number(row[j], lineno, self.feature_names[c])
+            for i, c in enumerate(num):
+                Xc[r, i] = self._number(row[self.feature_idx[c]], lineno, c)
+        if self.text_columns:  # every text column of the chunk at once: one retry, not one each
+            raise _Retry(self.text_columns)
         return Xc
 
-    def _number(self, cell: str, lineno: int, column: str) -> float:
-        try:
-            value = float(cell)
-        except ValueError:
-            if cell.strip().lower() in MISSING_TOKENS:
-                value = float("nan")
-            else:
+    def _number(self, cell: str, lineno: int, c: int) -> float:
+        column = shown(self.feature_names[c])
+        text = cell.strip()
+        if _DECIMAL.fullmatch(text):
+            return float(text)
+        if text.lower() not in MISSING_TOKENS:
+            if text.lower() in ("inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"):
                 raise UserError(
-                    f"{self.path}:{lineno}: non-numeric value {cell.strip()!r} in feature "
-                    f"column '{column}'",
-                    hint=f"if '{column}' is the target, set data.target: {column}; "
-                    "or leave it out with data.features",
-                ) from None
-        if value != value and self.missing == "error":
+                    f"{self.path}:{lineno}: value {text} in column '{column}' is not finite"
+                )
+            if self.inferred[c]:
+                self.text_columns.add(c)
+                return float("nan")
+            raise UserError(
+                f"{self.path}:{lineno}: non-numeric value {shown(text)!r} in numeric column "
+                f"'{column}'",
+                hint=f"declare it with data.columns: {{{column}: categorical}}, or leave it "
+                "out with data.features",
+            )
+        if self.missing == "error":
             raise UserError(
                 f"{self.path}:{lineno}: missing value in column '{column}' {_MISSING_HINT}"
             )
-        if value in (float("inf"), float("-inf")):
-            raise UserError(
-                f"{self.path}:{lineno}: value {value} in column '{column}' is not finite"
-            )
-        return value
+        return float("nan")
 
-    def _check_finite(self, Xc: np.ndarray, numbers: list[int]) -> None:
+    def _check_finite(
+        self, Xc: np.ndarray, numbers: list[int], cols: list[int] | None = None
+    ) -> None:
         """NaN cells are missing values; infinities are errors."""
         bad = ~np.isfinite(Xc)
         if self.missing != "error":
             bad &= ~np.isnan(Xc)
         if bad.any():
             r, c = np.argwhere(bad)[0]
-            column = self.feature_names[c]
+            column = shown(self.feature_names[cols[c] if cols is not None else c])
             if np.isnan(Xc[r, c]):
                 raise UserError(
                     f"{self.path}:{numbers[r]}: missing value in column '{column}' {_MISSING_HINT}"
@@ -270,13 +439,13 @@ class _CsvReader:
             for lineno, value in zip(numbers, values.tolist(), strict=True):
                 if value.lower() in MISSING_TOKENS:
                     hint = (
-                        "data.missing: mean fills feature cells only; drop skips such rows"
-                        if self.missing == "mean"
+                        f"data.missing: {self.missing} fills input cells only; drop skips such rows"
+                        if self.missing in ("mean", "median")
                         else "set data.missing: drop to skip such rows"
                     )
                     raise UserError(
                         f"{self.path}:{lineno}: missing target value in column "
-                        f"'{self.target_name}' ({hint})"
+                        f"'{shown(self.target_name or '')}' ({hint})"
                     )
         return values
 
@@ -296,47 +465,61 @@ def _sniff(header: str, sample: list[str], path: Path) -> str:
     return best
 
 
+def _find(header: list[str], name: str, path: Path, what: str) -> int:
+    try:
+        return header.index(name)
+    except ValueError:
+        raise UserError(
+            f"{path}: {what} '{shown(name)}' not found{_choices(name, header)}"
+        ) from None
+
+
 def _columns(
     header: list[str],
     target: str | None,
     require_target: bool,
     features: list[str] | None,
+    ignored: set[str],
     path: Path,
 ) -> tuple[list[int], int | None]:
-    """Indices of the feature columns (in the order asked) and of the target column."""
+    """Indices of the input columns (in the order asked) and of the target column."""
     if target is None:
         target_idx: int | None = len(header) - 1 if require_target else None
         if features is not None and require_target and header[-1] in features:
             raise UserError(
-                f"{path}: '{header[-1]}' is listed in data.features; name the target column "
-                "with data.target"
+                f"{path}: '{shown(header[-1])}' is listed in data.features; name the target "
+                "column with data.target"
             )
     elif target in header:
         target_idx = header.index(target)
     elif require_target:
-        raise UserError(f"{path}: target column '{target}' not found{_choices(target, header)}")
+        raise UserError(
+            f"{path}: target column '{shown(target)}' not found{_choices(target, header)}"
+        )
     else:
         target_idx = None
     if features is None:
-        feature_idx = [j for j in range(len(header)) if j != target_idx]
+        feature_idx = [
+            j for j, name in enumerate(header) if j != target_idx and name not in ignored
+        ]
     else:
+        position = {name: j for j, name in enumerate(header)}  # linear, not header.index
         for name in features:
-            if name not in header:
-                raise UserError(
-                    f"{path}: feature column '{name}' not found{_choices(name, header)}"
-                )
-        feature_idx = [header.index(name) for name in features]
+            if name not in position:
+                raise UserError(f"{path}: column '{shown(name)}' not found{_choices(name, header)}")
+        feature_idx = [position[name] for name in features]
     if not feature_idx:
         raise UserError(
-            f"{path}: no feature columns besides the target '{header[target_idx or 0]}'"
+            f"{path}: no input columns besides the target '{shown(header[target_idx or 0])}'"
         )
     return feature_idx, target_idx
 
 
 def _choices(name: str, header: list[str]) -> str:
-    close = difflib.get_close_matches(name, header, n=1)
-    shown = ", ".join(header[:12]) + (f", ... ({len(header)} in all)" if len(header) > 12 else "")
-    return f" (columns: {shown})" + (f"; did you mean '{close[0]}'?" if close else "")
+    close = difflib.get_close_matches(name, header[:2000], n=1)
+    listed = ", ".join(shown(h, 30) for h in header[:12])
+    more = f", ... ({len(header)} in all)" if len(header) > 12 else ""
+    return f" (columns: {listed}{more})" + (f"; did you mean '{shown(close[0])}'?" if close else "")
 
 
 def _nonblank(f: Iterable[str]) -> Iterator[tuple[int, str]]:
@@ -345,20 +528,29 @@ def _nonblank(f: Iterable[str]) -> Iterator[tuple[int, str]]:
 
 
 def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+    return _DECIMAL.fullmatch(text.strip()) is not None
 
 
-def _sidecar_classes(path: Path) -> list[str] | None:
+MAX_SIDECAR_BYTES = 10_000_000
+
+
+def sidecar_classes(path: Path) -> list[str] | None:
+    """Class names from `<name>.classes.txt` beside a data file, one per line."""
     sidecar = path.with_suffix(".classes.txt")
-    if not sidecar.exists():
+    try:
+        if not sidecar.exists():
+            return None
+    except OSError:
         return None
-    return [
-        line.strip() for line in sidecar.read_text(encoding="utf-8").splitlines() if line.strip()
-    ]
+    check_file(sidecar, "classes file")
+    if sidecar.stat().st_size > MAX_SIDECAR_BYTES:
+        raise UserError(f"{sidecar}: too large for a list of class names")
+    _check_text(sidecar, "classes file")
+    try:
+        text = sidecar.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{sidecar}: cannot read classes file: {shown(str(exc), 120)}") from None
+    return [line.strip() for line in text.splitlines() if line.strip()]
 
 
 # ----------------------------------------------------------------------------- NPZ and missing
@@ -370,7 +562,8 @@ def _read_npz(path: Path, features: list[str] | None) -> Table:
         with np.load(path, allow_pickle=False) as npz:
             if "X" not in npz or "y" not in npz:
                 raise UserError(
-                    f"{path}: an NPZ dataset needs arrays 'X' and 'y' (has: {', '.join(npz.files)})"
+                    f"{path}: an NPZ dataset needs arrays 'X' and 'y' (has: "
+                    f"{', '.join(shown(f, 30) for f in npz.files[:12])})"
                 )
             X = np.asarray(npz["X"], dtype=np.float64)
             y = np.asarray(npz["y"])
@@ -378,8 +571,10 @@ def _read_npz(path: Path, features: list[str] | None) -> Table:
             classes = [str(v) for v in npz["class_names"]] if "class_names" in npz else None
     except UserError:
         raise
+    except MemoryError:
+        raise UserError(f"{path}: an array of the NPZ file is too large to load") from None
     except Exception as exc:  # zipfile/ValueError/OSError: all mean "not a usable npz"
-        raise UserError(f"{path}: cannot read NPZ: {exc}") from None
+        raise UserError(f"{path}: cannot read NPZ: {shown(str(exc), 120)}") from None
     if X.ndim != 2:
         raise UserError(f"{path}: X must be 2-D (rows x features), got shape {X.shape}")
     if y.ndim != 1 and not (y.ndim == 2 and y.shape[1] == 1):
@@ -389,37 +584,43 @@ def _read_npz(path: Path, features: list[str] | None) -> Table:
         raise UserError(f"{path}: X has {len(X)} rows but y has {len(y)}")
     if len(X) == 0:
         raise UserError(f"{path}: X has no rows")
+    if X.shape[1] == 0:
+        raise UserError(f"{path}: X has no feature columns")
     if names is None:
         names = [f"x{j}" for j in range(X.shape[1])]
     elif len(names) != X.shape[1]:
         raise UserError(f"{path}: {len(names)} feature_names for {X.shape[1]} columns of X")
+    elif len(set(names)) != len(names):
+        raise UserError(f"{path}: feature_names holds a name twice")
     if features is not None:
+        position = {name: j for j, name in enumerate(names)}
         for name in features:
-            if name not in names:
-                raise UserError(f"{path}: feature '{name}' not found{_choices(name, names)}")
-        X = X[:, [names.index(name) for name in features]]
+            if name not in position:
+                raise UserError(f"{path}: feature '{shown(name)}' not found{_choices(name, names)}")
+        X = X[:, [position[name] for name in features]]
         names = list(features)
     if np.isinf(X).any():
         r, c = np.argwhere(np.isinf(X))[0]
-        raise UserError(f"{path}: X row {r + 1}, column '{names[c]}' is not finite")
+        raise UserError(f"{path}: X row {r + 1}, column '{shown(names[c])}' is not finite")
     return Table(X, y, names, "y", class_names=classes, origin=str(path))
 
 
 def _apply_missing(table: Table, missing: str) -> Table:
-    """Refuse or drop rows with missing values; `mean` leaves NaN features for the caller."""
+    """Refuse or drop rows with missing values; mean / median / keep leave NaN for the
+    pipeline. A missing category is a level of its own unless `missing` is error."""
     no_target = _missing_targets(table.y, len(table.X))
     if np.isfinite(table.X.sum()) and not no_target.any():  # one cheap pass in the usual case
         return table
     holes = np.isnan(table.X)
+    if table.kinds is not None and missing != "error":
+        holes[:, [k == "categorical" for k in table.kinds]] = False
     if not holes.any() and not no_target.any():
         return table
     if missing == "drop":
         keep = ~holes.any(axis=1) & ~no_target
         if not keep.any():
             raise UserError(f"{table.origin}: every row has a missing value; nothing left to use")
-        table.X = table.X[keep]
-        table.y = table.y[keep] if table.y is not None else None
-        table.lines = table.lines[keep] if table.lines is not None else None
+        table.select_rows(keep)
         return table
     if no_target.any():
         r = int(np.argmax(no_target))
@@ -427,7 +628,8 @@ def _apply_missing(table: Table, missing: str) -> Table:
     if missing == "error":
         r, c = np.argwhere(holes)[0]
         raise UserError(
-            f"{table.where(r)}: missing value in column '{table.feature_names[c]}' {_MISSING_HINT}"
+            f"{table.where(r)}: missing value in column '{shown(table.feature_names[c])}' "
+            f"{_MISSING_HINT}"
         )
     return table
 
