@@ -7,7 +7,7 @@ import numpy as np
 from mlpcli.config import RunConfig
 from mlpcli.data import Dataset
 from mlpcli.engine.gradcheck import check_model
-from mlpcli.train import build_loss, build_model
+from mlpcli.train import build_loss, build_model, class_weights
 
 TOLERANCE = 1e-6  # float64 central differences agree to ~1e-9 on smooth activations
 
@@ -41,7 +41,7 @@ def gradcheck(cfg: RunConfig, data: Dataset, rows: int = 8) -> list[ParamCheck]:
     train = data.parts["train"]
     x = train.X[:rows].astype(np.float64)
     y = train.y[:rows].astype(np.float64) if data.task == "regression" else train.y[:rows]
-    loss = build_loss(float64)
+    loss = build_loss(float64, class_weights(cfg, data))
     errors = check_model(model, loss, x, y)  # leaves the analytic gradients in p.grad
     return [
         ParamCheck(p.name, p.value.shape, float(np.linalg.norm(p.grad)), errors[p.name])

@@ -23,7 +23,7 @@ try:  # typer >= 0.22 vendors click as typer._click
 except ImportError:  # pragma: no cover - older typer depends on click itself
     from click.exceptions import ClickException  # type: ignore[no-redef]
 
-from mlpcli.errors import TrainingFailed, UserError
+from mlpcli.errors import TrainingFailed, UserError, printable
 
 
 class _OneLineErrors(TyperGroup):
@@ -78,11 +78,10 @@ def _clean_errors(command: F) -> F:
         except (UserError, TrainingFailed) as exc:
             if os.environ.get("MLPCLI_DEBUG"):
                 raise
-            message = str(exc).replace("\r", "\\r").replace("\n", "\\n")  # always one line
-            print(f"error: {message}", file=sys.stderr)
+            print(f"error: {printable(str(exc))}", file=sys.stderr)  # always one line
             hint = getattr(exc, "hint", None)
             if hint:
-                print(f"hint: {hint}", file=sys.stderr)
+                print(f"hint: {printable(hint)}", file=sys.stderr)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:  # Ctrl-C outside training (which handles its own): exit 130
             print("interrupted", file=sys.stderr)
@@ -260,10 +259,12 @@ def eval_(
     matrix. Regression: loss, MSE, RMSE, MAE and R².
     """
     from mlpcli import display
-    from mlpcli.evaluate import SPLITS, evaluate
+    from mlpcli.evaluate import SPLITS, check_output_path, evaluate
 
     if split is not None and split not in SPLITS:
         raise UserError(f"--split {split}: choose one of {', '.join(SPLITS)}")
+    if plot is not None:
+        check_output_path(plot, "--plot", [checkpoint, *([data] if data else [])])
     report = evaluate(checkpoint, data, split)
     _notes(report.notes)
     if plot is not None:
@@ -332,8 +333,11 @@ def predict(
     One output row per input row, in input order; the input needs no target column, and
     columns the model does not use are ignored.
     """
+    from mlpcli.evaluate import check_output_path
     from mlpcli.evaluate import predict as predict_rows
 
+    if out is not None:
+        check_output_path(out, "--out", [checkpoint, data])
     predictions = predict_rows(checkpoint, data, proba, label, keep)
     _notes(predictions.notes)
     if out is None:
@@ -387,7 +391,10 @@ def compare(
     """Compare runs: what differs between them, and which did best."""
     from mlpcli import display
     from mlpcli.compare import compare_runs
+    from mlpcli.evaluate import check_output_path
 
+    if plot is not None:
+        check_output_path(plot, "--plot", paths)
     comparison = compare_runs(paths, sort=sort, top=top, group=not per_run)
     if plot is not None:
         from mlpcli.plot import plot_curves
@@ -481,6 +488,89 @@ def schema() -> None:
     from mlpcli.config import RunConfig
 
     print(json.dumps(RunConfig.model_json_schema(), indent=2))
+
+
+@app.command()
+@_clean_errors
+def report(
+    paths: list[Path] = typer.Argument(
+        ..., metavar="RUNS_DIR_OR_RUNS...", help="run directories, or folders of runs"
+    ),
+    out: Path = typer.Option(Path("report.html"), "--out", help="the HTML file to write"),
+    open_: bool = typer.Option(False, "--open", help="open the page in the web browser"),
+    watch: bool = typer.Option(
+        False, "--watch", help="rewrite the page while runs train (Ctrl-C ends); it reloads itself"
+    ),
+    every: float = typer.Option(
+        3.0, "--every", min=0.2, help="with --watch: seconds between checks for new epochs"
+    ),
+    sort: str | None = typer.Option(
+        None, "--sort", help="column or config key to sort the table by (as compare)"
+    ),
+    per_run: bool = typer.Option(
+        False, "--per-run", help="one row per run, even for runs that differ only by seed"
+    ),
+) -> None:
+    """The runs as one self-contained HTML page: table, curves, norms, search, best model.
+
+    Every script and style is inside the file (no network request), so it opens offline
+    and can be mailed. Needs plotly (the 'report' extra).
+    """
+    from mlpcli import report as pages
+
+    if not watch:
+        written = pages.write_report(paths, out, sort=sort, group=not per_run)
+    else:
+        stop = threading.Event()
+        with _signals_stop(stop):
+            if open_:
+                pages.write_report(paths, out, sort, not per_run, reload_seconds=every)
+                _open_page(out)
+                open_ = False
+            written = pages.watch(
+                paths,
+                out,
+                every,
+                stop,
+                on_write=lambda w: print(f"report: {w.path} ({w.runs} runs)", file=sys.stderr),
+                sort=sort,
+                group=not per_run,
+            )
+    size = (written.bytes_total - written.bytes_script) / 1e6
+    print(
+        f"report: {written.path} ({written.runs} run{'s' if written.runs != 1 else ''}, "
+        f"{written.plots} plots, "
+        f"{size:.2f} MB besides plotly.js)",
+        file=sys.stderr,
+    )
+    if open_:
+        _open_page(out)
+
+
+def _open_page(out: Path) -> None:
+    import webbrowser
+
+    if not webbrowser.open(out.resolve().as_uri()):
+        print(f"no web browser found: open {out} yourself", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def _signals_stop(stop: threading.Event) -> Iterator[None]:
+    """Ctrl-C or SIGTERM sets `stop`: a watch loop ends after writing its last page."""
+
+    def handle(signum: int, frame: Any) -> None:
+        stop.set()
+
+    try:
+        previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def main() -> None:

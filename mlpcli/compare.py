@@ -17,9 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeGuard
 
-import yaml
-
-from mlpcli.errors import UserError
+from mlpcli.config import read_yaml
+from mlpcli.errors import UserError, printable
 from mlpcli.status import RunStatus
 
 RUN_FILES = ("summary.json", "config.yaml", "metrics.csv")
@@ -46,6 +45,7 @@ class Run:
     metrics: dict[str, float]  # train_/val_ at the best epoch, test_ of the kept model
     wall_seconds: float | None
     problems: list[str] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)  # summary.json as read (report shows it)
 
     @property
     def name(self) -> str:
@@ -170,7 +170,8 @@ def is_run_dir(path: Path) -> bool:
 
 def _walk(folder: Path) -> Iterable[Path]:
     try:
-        children = sorted(p for p in folder.iterdir() if p.is_dir())
+        # a link to a folder is not followed: a link to `..` would never end
+        children = sorted(p for p in folder.iterdir() if p.is_dir() and not p.is_symlink())
     except OSError:
         return
     for child in children:
@@ -194,7 +195,7 @@ def read_run(path: Path) -> Run:
     rows = _read_metrics(path / "metrics.csv", problems)
 
     status = RunStatus.parse(summary.get("status")) or RunStatus.CORRUPT
-    reason = str(summary.get("reason") or "")
+    reason = printable(str(summary.get("reason") or ""))[:200]
     if summary and status is RunStatus.CORRUPT:
         problems.append(f"summary.json: not a status mlpcli writes: {summary.get('status')!r:.40}")
     if status is RunStatus.RUNNING and not _alive(summary.get("pid")):
@@ -226,7 +227,7 @@ def read_run(path: Path) -> Run:
     if epochs_run is None and rows:
         epochs_run = len(rows)
     wall = summary.get("wall_seconds")
-    wall_seconds = float(wall) if _is_number(wall) else None
+    wall_seconds = float(wall) if _is_number(wall) and math.isfinite(wall) else None
     if wall_seconds is None and rows:
         wall_seconds = sum(row.get("seconds", 0.0) for row in rows)
     return Run(
@@ -242,14 +243,36 @@ def read_run(path: Path) -> Run:
         metrics=metrics,
         wall_seconds=wall_seconds,
         problems=problems,
+        summary=summary,
     )
+
+
+def _read_file(path: Path) -> str:
+    """A run file's text; a link to /dev/zero or a FIFO is not a run file (and never ends)."""
+    if path.exists() and not path.is_file():
+        raise OSError(f"{path.name} is not a regular file")
+    return path.read_text(encoding="utf-8")
+
+
+def _read_run_or_corrupt(path: Path) -> Run:
+    """`read_run`, and a run whose files hold values it cannot make sense of is corrupt."""
+    try:
+        return read_run(path)
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError, RecursionError) as exc:
+        why = f"its files hold values compare cannot read ({type(exc).__name__})"
+        return Run(
+            path, RunStatus.CORRUPT, why, None, "val_loss", {}, {}, None, None, {}, None, [why]
+        )
 
 
 def _read_summary(path: Path, problems: list[str]) -> dict[str, Any]:
     try:
-        content = json.loads(path.read_text(encoding="utf-8"))
+        content = json.loads(_read_file(path))
     except FileNotFoundError:
         problems.append("summary.json is missing")
+        return {}
+    except RecursionError:
+        problems.append("summary.json is unreadable (nested too deep)")
         return {}
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         problems.append(f"summary.json is unreadable ({_short(exc)})")
@@ -257,16 +280,21 @@ def _read_summary(path: Path, problems: list[str]) -> dict[str, Any]:
     if not isinstance(content, dict):
         problems.append("summary.json is not a JSON object")
         return {}
+    huge = [k for k, v in content.items() if type(v) is int and abs(v) >= 2**53]
+    if huge:
+        problems.append(f"summary.json: '{printable(huge[0])[:40]}' is out of range (ignored)")
     return content
 
 
 def _read_config(path: Path, problems: list[str]) -> Any:
-    try:
-        content = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    if not path.exists():
         problems.append("config.yaml is missing")
         return None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+    try:
+        if not path.is_file():
+            raise UserError(f"{path.name} is not a regular file")
+        content, _ = read_yaml(path)  # the limits every YAML reader applies
+    except UserError as exc:
         problems.append(f"config.yaml is unreadable ({_short(exc)})")
         return None
     if not isinstance(content, dict):
@@ -278,7 +306,7 @@ def _read_config(path: Path, problems: list[str]) -> Any:
 def _read_metrics(path: Path, problems: list[str]) -> list[dict[str, float]]:
     """Rows of metrics.csv; rows that do not parse (a run killed mid-write) are skipped."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = _read_file(path)
     except FileNotFoundError:
         return []  # a run that has not finished its first epoch yet
     except (OSError, UnicodeDecodeError) as exc:
@@ -291,7 +319,10 @@ def _read_metrics(path: Path, problems: list[str]) -> list[dict[str, float]]:
         try:
             if len(fields) != len(header):
                 raise ValueError
-            rows.append({k: float(v) for k, v in zip(header, fields, strict=True) if v != ""})
+            row = {k: float(v) for k, v in zip(header, fields, strict=True) if v != ""}
+            if not all(_is_count(row.get(k, 1.0)) for k in ("epoch", "restart")):
+                raise ValueError  # nan, inf, -3 or 2.5 as an epoch: not a row mlpcli wrote
+            rows.append(row)
         except ValueError:
             bad += 1
     if bad:
@@ -300,6 +331,10 @@ def _read_metrics(path: Path, problems: list[str]) -> list[dict[str, float]]:
         problems.append("metrics.csv has no 'epoch' column")
         return []
     return rows
+
+
+def _is_count(value: float) -> bool:
+    return math.isfinite(value) and value == int(value) and 0 <= value < 2**53
 
 
 def _alive(pid: Any) -> bool:
@@ -352,15 +387,20 @@ def _best_row(rows: list[dict[str, float]], monitor: str, minimize: bool) -> dic
 
 
 def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+    """A positive count from summary.json (an epoch, a restart), or None."""
+    return value if type(value) is int and 0 < value < 2**53 else None
 
 
 def _is_number(value: Any) -> TypeGuard[int | float]:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    """A JSON number a float can hold (inf and NaN included: a diverged run's loss)."""
+    if type(value) is int:
+        return abs(value) < 2**1023  # a 400-digit integer does not fit a float
+    return type(value) is float
 
 
 def _short(exc: Exception) -> str:
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return printable(text)[:200]
 
 
 def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
@@ -384,7 +424,7 @@ def compare_runs(
     paths: Sequence[Path], sort: str | None = None, top: int | None = None, group: bool = True
 ) -> Comparison:
     """Read the runs under `paths`, diff their configs, build sorted rows."""
-    runs = [read_run(p) for p in find_runs(paths)]
+    runs = [_read_run_or_corrupt(p) for p in find_runs(paths)]
     notes = []
     configs = [r.config for r in runs if r.config]
     common, differing = diff_configs(configs)

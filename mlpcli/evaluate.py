@@ -10,6 +10,7 @@ use do not matter.
 
 import csv
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -157,8 +158,26 @@ def load_model(path: Path) -> SavedModel:
         target_name=meta.get("target_name"),
         class_names=meta.get("class_names"),
         preprocess=meta["preprocess"],
-        loss_fn=build_loss(cfg),
+        loss_fn=build_loss(cfg, _class_weight(path, meta)),
     )
+
+
+def _class_weight(path: Path, meta: dict[str, Any]) -> np.ndarray | None:
+    """The class weights the model was trained with (`meta.class_weight`), for its loss."""
+    weights = meta.get("class_weight")
+    if weights is None:
+        return None
+    classes = meta.get("class_names") or []
+    if not (
+        isinstance(weights, list)
+        and len(weights) == len(classes)
+        and all(type(w) in (int, float) and math.isfinite(w) and w > 0 for w in weights)
+    ):
+        raise UserError(
+            f"{path}: not a valid checkpoint: meta 'class_weight' must be {len(classes)} "
+            "positive numbers, one per class"
+        )
+    return np.array(weights, dtype=np.float64)
 
 
 # ----------------------------------------------------------------------------- data
@@ -190,7 +209,10 @@ def run_split(saved: SavedModel, split: str, data: Path | None = None) -> Rows:
             d, saved.cfg.seed, dtype=saved.model.dtype, pipeline=saved.preprocess
         )
     except UserError as exc:
-        raise UserError(f"{exc} (the data path stored in {saved.path})", hint=hint) from None
+        raise UserError(
+            f"{exc} (a data path stored in {saved.path}; give --data FILE to choose the file)",
+            hint=exc.hint,
+        ) from None
     if data_set.feature_names != saved.feature_names or data_set.class_names != saved.class_names:
         raise UserError(
             f"{source}: its columns or classes differ from those {saved.path} was trained on",
@@ -370,3 +392,30 @@ def predict(
         cells = [[*(k[i] for k in kept), *row] for i, row in enumerate(cells)]
         header = [*keep, *header]
     return Predictions(header, cells, rows.notes)
+
+
+# ----------------------------------------------------------------------------- output files
+
+RUN_DIR_MARKERS = ("summary.json", "metrics.csv", "checkpoints")
+
+
+def check_output_path(out: Path, flag: str, inputs: Sequence[Path] = ()) -> None:
+    """Refuse an output file (`--out`, `--plot`) that would overwrite an input or a run's file.
+
+    A new file may go anywhere, a run directory included; an existing file of a run
+    directory (its checkpoints, summary, metrics, config) is never overwritten.
+    """
+    target = out.resolve()
+    if target.is_dir():
+        raise UserError(f"{flag} {out}: is a folder; give a file name")
+    for given in inputs:
+        if given.exists() and target == given.resolve():
+            raise UserError(f"{flag} {out}: is an input of this command; choose another file")
+    if not target.exists():
+        return
+    for folder in (target.parent, target.parent.parent):
+        if any((folder / name).exists() for name in RUN_DIR_MARKERS):
+            raise UserError(
+                f"{flag} {out}: would overwrite a file of the run directory {folder}; "
+                "choose another file"
+            )

@@ -10,7 +10,6 @@ import json
 import math
 import os
 import platform
-import tempfile
 import threading
 import time
 from datetime import datetime
@@ -18,11 +17,10 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
-import yaml
 
 from mlpcli import __version__
-from mlpcli.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from mlpcli.config import RunConfig, config_from_dict, dump_config
+from mlpcli.checkpoint import Checkpoint, is_count, load_checkpoint, save_checkpoint
+from mlpcli.config import RunConfig, config_from_dict, dump_config, read_yaml
 from mlpcli.errors import UserError
 from mlpcli.status import RunStatus
 from mlpcli.train import (
@@ -35,6 +33,9 @@ from mlpcli.train import (
     TrainerState,
     TrainResult,
 )
+from mlpcli.writes import open_append, refuse_links, write_json_atomic, write_text_atomic
+
+RUN_FILES = ("config.yaml", "metrics.csv", "summary.json", "checkpoints")
 
 
 def create_run_dir(runs_dir: Path, name: str) -> Path:
@@ -55,20 +56,6 @@ def create_run_dir(runs_dir: Path, name: str) -> Path:
         (path / "checkpoints").mkdir()
         return path
     raise UserError(f"{runs_dir}: too many runs named '{name}' in the same second")
-
-
-def write_json_atomic(path: Path, content: dict[str, Any]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(content, f, indent=2)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:  # a second Ctrl-C included: leave no temporary file behind
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def versions() -> dict[str, str]:
@@ -100,6 +87,7 @@ def checkpoint_payload(
         "dtype": model.dtype.name,
         "feature_names": data.feature_names,
         "preprocess": data.preprocess,
+        "class_weight": None if trainer.class_weight is None else trainer.class_weight.tolist(),
         "target_name": data.target_name,
         "class_names": data.class_names,
         "restart": state.restart,
@@ -155,7 +143,7 @@ def state_from_checkpoint(path: Path, ckpt: Checkpoint, trainer: Trainer) -> Tra
     sizes = {model.n_params, *(q.value.size for q in model.params)}
     for key, value in optimizer.items():
         ok = (
-            value.shape == () and value.dtype.kind in "iu"
+            value.shape == () and value.dtype.kind in "iu" and int(value) >= 0
             if key == "t"
             else value.dtype == model.dtype and value.size in sizes
         )
@@ -163,6 +151,7 @@ def state_from_checkpoint(path: Path, ckpt: Checkpoint, trainer: Trainer) -> Tra
             raise UserError(f"{path}: 'optimizer.{key}' does not fit the model's parameters")
     if "t" not in optimizer:
         raise UserError(f"{path}: not a valid checkpoint: missing 'optimizer.t'")
+    _check_resume_meta(path, meta, info)
     try:
         wait = info["wait"]
         progress = (
@@ -201,9 +190,58 @@ def state_from_checkpoint(path: Path, ckpt: Checkpoint, trainer: Trainer) -> Tra
             best_weights=flat("resume.best_weights") if "resume.best_weights" in arrays else None,
             finished=finished,
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise UserError(f"{path}: not a valid checkpoint: bad resume state ({exc!r})") from None
     return state
+
+
+def _check_resume_meta(path: Path, meta: dict[str, Any], info: dict[str, Any]) -> None:
+    """The types of what `state_from_checkpoint` reads, so that a crafted value is refused
+    here instead of failing (or silently misbehaving) epochs later."""
+
+    def bad(what: str) -> UserError:
+        return UserError(f"{path}: not a valid checkpoint: {what}")
+
+    for key in ("restart", "epoch"):
+        if not is_count(meta.get(key)):
+            raise bad(f"meta '{key}' is not a count (0, 1, 2, ...)")
+    for key in ("best_restart", "best_epoch"):
+        if not is_count(info.get(key)):
+            raise bad(f"meta 'resume.{key}' is not a count (0, 1, 2, ...)")
+    if info.get("wait") is not None and not (
+        is_count(info["wait"]) and is_count(info.get("restart_best_epoch"))
+    ):
+        raise bad("meta 'resume.wait' / 'resume.restart_best_epoch' are not counts")
+    for key in ("best_value", "restart_best"):
+        value = info.get(key)
+        if value is not None and not _is_float(value):
+            raise bad(f"meta 'resume.{key}' is not a number")
+    schedule = meta.get("schedule_state")
+    if not (isinstance(schedule, dict) and all(_is_float(v) for v in schedule.values())):
+        raise bad("meta 'schedule_state' is not a mapping of numbers")
+    rng = meta.get("rng_state")
+    try:
+        np.random.default_rng().bit_generator.state = rng  # type: ignore[assignment]
+    except (TypeError, ValueError, KeyError, OverflowError):
+        raise bad("meta 'rng_state' is not a PCG64 generator state") from None
+    finished = info.get("finished")
+    if not (isinstance(finished, list) and all(isinstance(r, dict) for r in finished)):
+        raise bad("meta 'resume.finished' is not a list of restarts")
+    for r in finished:
+        if not all(is_count(r.get(k)) for k in ("restart", "best_epoch", "epochs_run")):
+            raise bad("meta 'resume.finished' holds a restart without its counts")
+        if not _is_float(r.get("best_value")):
+            raise bad("meta 'resume.finished' holds a restart without its best value")
+
+
+def _is_float(value: Any) -> bool:
+    """A JSON number that fits a float (inf allowed: a monitor's start; NaN refused)."""
+    if type(value) not in (int, float):
+        return False
+    try:
+        return not math.isnan(float(value))
+    except OverflowError:
+        return False
 
 
 # Per-epoch checkpoints are atomic (temp file + rename), so a killed process never leaves
@@ -238,7 +276,7 @@ class RunWriter(Callback):
     def on_train_start(self, trainer: Trainer) -> None:
         now = datetime.now().isoformat(timespec="seconds")
         if self.resumed is None:
-            (self.run_dir / "config.yaml").write_text(dump_config(self.cfg), encoding="utf-8")
+            write_text_atomic(self.run_dir / "config.yaml", dump_config(self.cfg))
             self.summary = {
                 "name": self.cfg.name,
                 "status": RunStatus.RUNNING,
@@ -279,7 +317,7 @@ class RunWriter(Callback):
     def _open_metrics(self, columns: list[str]) -> None:
         path = self.run_dir / "metrics.csv"
         header = _csv_header(path) if self.resumed is not None else None
-        self.metrics_file = path.open("a" if header else "w", newline="", encoding="utf-8")
+        self.metrics_file = open_append(path, truncate=not header)
         self.writer = csv.DictWriter(self.metrics_file, fieldnames=header or columns)
         if not header:
             self.writer.writeheader()
@@ -372,40 +410,41 @@ def truncate_metrics(path: Path, position: tuple[int, int]) -> None:
     """
     if not path.exists():
         return
-    with path.open(newline="", encoding="utf-8") as f:  # keep the csv module's \r\n
-        lines = f.read().splitlines(keepends=True)
+    try:
+        with path.open(newline="", encoding="utf-8") as f:  # keep the csv module's \r\n
+            lines = f.read().splitlines(keepends=True)
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise UserError(f"{path}: cannot read the run's metrics: {why}") from None
     header = next(csv.reader(lines[:1]), [])
-    if not lines or not lines[0].endswith("\n") or not {"epoch", "restart"} <= set(header):
+    if not lines or not lines[0].endswith("\n"):
         path.unlink()  # not even a whole header: the resumed run writes a new file
         return
+    if not {"epoch", "restart"} <= set(header):
+        raise UserError(f"{path}:1: not a metrics.csv header (no 'epoch' and 'restart' columns)")
     epoch_col, restart_col = header.index("epoch"), header.index("restart")
     keep = lines[:1]
-    for line in lines[1:]:
+    for n, line in enumerate(lines[1:], start=2):
         fields = next(csv.reader([line]), [])
-        if not line.endswith("\n") or len(fields) != len(header):
-            break
-        try:
-            where = (int(fields[restart_col]), int(fields[epoch_col]))
-        except ValueError:
-            break
+        torn = not line.endswith("\n")  # a run killed mid-write; only ever the last line
+        if (
+            torn
+            or len(fields) != len(header)
+            or not all(_is_count_text(fields[i]) for i in (restart_col, epoch_col))
+        ):
+            if torn or n == len(lines):
+                break
+            raise UserError(f"{path}:{n}: not a row mlpcli wrote (epoch and restart are counts)")
+        where = (int(fields[restart_col]), int(fields[epoch_col]))
         if where > position:
             break
         keep.append(line)
     if len(keep) < len(lines):
-        _write_text_atomic(path, "".join(keep))
+        write_text_atomic(path, "".join(keep))
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _is_count_text(text: str) -> bool:
+    return text.isascii() and text.isdigit() and len(text) < 19
 
 
 def train_run(
@@ -491,20 +530,43 @@ def read_summary(run_dir: Path) -> dict[str, Any]:
         raise UserError(f"{run_dir}: not a run directory (no summary.json and config.yaml)")
     try:
         summary = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise UserError(f"{path}: cannot read the run summary: {exc}") from None
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        why = "nested too deep" if isinstance(exc, RecursionError) else exc
+        raise UserError(f"{path}: cannot read the run summary: {why}") from None
     if not isinstance(summary, dict):
         raise UserError(f"{path}: not a run summary (not a JSON object)")
+    if not isinstance(summary.get("status"), str):
+        raise UserError(f"{path}: not a run summary (no 'status' string)")
     return summary
+
+
+def check_resumable_summary(run_dir: Path, summary: dict[str, Any]) -> None:
+    """An unfinished run's summary holds only finite numbers a float or an int64 can hold;
+    anything else was not written by mlpcli, and `--resume` would copy it on."""
+    stack: list[Any] = [summary]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+        elif (type(node) is int and abs(node) >= 2**63) or (
+            type(node) is float and not math.isfinite(node)
+        ):
+            raise UserError(
+                f"{run_dir / 'summary.json'}: holds {_shown(node)}, a number no run writes"
+            )
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 30 else text[:27] + "..."
 
 
 def read_run_config(run_dir: Path) -> RunConfig:
     """The resolved config a run directory was trained with."""
     path = run_dir / "config.yaml"
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise UserError(f"{path}: cannot read the run's config: {exc}") from None
+    raw, _ = read_yaml(path)  # the limits every YAML reader applies
     if not isinstance(raw, dict):
         raise UserError(f"{path}: not a config (not a mapping)")
     return config_from_dict(raw, str(path))
@@ -521,10 +583,12 @@ def resume_run(
     """
     from mlpcli.data import load_dataset
 
+    refuse_links([run_dir / n for n in RUN_FILES] + list(run_dir.glob("checkpoints*/*")))
     summary = read_summary(run_dir)
     status = RunStatus.parse(summary.get("status"))
     if status is not None and status.finished:
         raise AlreadyFinished(run_dir, status)
+    check_resumable_summary(run_dir, summary)
     cfg = read_run_config(run_dir)
     data = load_dataset(cfg.data, cfg.seed, dtype=cfg.training.dtype)
     init = load_checkpoint(Path(cfg.model.init_from)).weights() if cfg.model.init_from else None
@@ -541,13 +605,11 @@ def resume_run(
         state = state_from_checkpoint(last, ckpt, trainer)
         try:
             trainer.load_state(state)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise UserError(f"{last}: the resume state does not fit this run ({exc})") from None
         position = (state.restart, state.epoch)
         wall = ckpt.meta["resume"].get("wall_seconds")
-        prior_seconds = (
-            float(wall) if isinstance(wall, int | float) and math.isfinite(wall) else 0.0
-        )
+        prior_seconds = float(wall) if _is_float(wall) and math.isfinite(float(wall)) else 0.0
     truncate_metrics(run_dir / "metrics.csv", position)
     trainer.callbacks.insert(
         0, RunWriter(run_dir, cfg, resumed=summary, prior_seconds=prior_seconds)

@@ -23,6 +23,7 @@ from mlpcli.engine import schedules as sched
 from mlpcli.engine.losses import LossFn
 from mlpcli.engine.metrics import accuracy, predicted_classes, r2
 from mlpcli.errors import UserError
+from mlpcli.sizes import check_fits
 from mlpcli.status import RunStatus
 
 NORM_SAMPLE = 512  # rows used for the per-epoch gradient norms
@@ -135,19 +136,46 @@ def build_schedule(cfg: RunConfig) -> sched.Schedule:
     return s.build(lr, cfg.training.epochs, cfg.monitor)
 
 
-def build_loss(cfg: RunConfig) -> LossFn:
-    """The configured loss with its options bound: f(logits, y) -> (mean loss, dlogits)."""
+def build_loss(cfg: RunConfig, class_weight: np.ndarray | None = None) -> LossFn:
+    """The configured loss with its options bound: f(logits, y) -> (mean loss, dlogits).
+
+    `class_weight` (one weight per class, from `class_weights`) weights each example."""
     loss = cfg.loss
-    options = {
+    options: dict[str, dict[str, Any]] = {
         "cross_entropy": {"label_smoothing": loss.label_smoothing},
         "huber": {"delta": loss.delta},
     }
-    return partial(LOSSES[loss.name].fn, **options.get(loss.name, {}))
+    bound = options.get(loss.name, {})
+    if class_weight is not None:
+        bound = {**bound, "class_weight": class_weight}
+    return partial(LOSSES[loss.name].fn, **bound)
+
+
+def class_weights(cfg: RunConfig, data: Dataset) -> np.ndarray | None:
+    """`loss.class_weight` as one weight per class: balanced is n / (K * rows of the class)
+    over the train split (scikit-learn's `compute_class_weight`), a mapping names classes."""
+    spec = cfg.loss.class_weight
+    if spec is None:
+        return None
+    names = data.class_names or []
+    if spec == "balanced":
+        y = data.parts["train"].y
+        counts = np.bincount(y, minlength=len(names))
+        return len(y) / (len(names) * np.maximum(counts, 1)).astype(np.float64)
+    unknown = [name for name in spec if name not in names]
+    if unknown:
+        raise UserError(
+            f"loss.class_weight: '{unknown[0]}' is not a class of the data "
+            f"(classes: {', '.join(names[:20])})"
+        )
+    return np.array([spec.get(name, 1.0) for name in names], dtype=np.float64)
 
 
 def build_model(cfg: RunConfig, n_features: int, n_outputs: int) -> MLP:
     units = [layer.units for layer in cfg.model.hidden]
     out = 1 if cfg.model.output == "sigmoid" else n_outputs
+    # refused before NumPy tries to allocate it (parameters and optimizer state)
+    check_fits([n_features, *units, out], units, 0, cfg.training.dtype, cfg.optimizer.name)
     return MLP(
         [n_features, *units, out],
         [layer.activation for layer in cfg.model.hidden],
@@ -187,7 +215,8 @@ class Trainer:
                         f"model.init_from: '{p.name}' has shape {shape}, "
                         f"this model needs {p.value.shape}"
                     )
-        self.loss_fn = build_loss(cfg)
+        self.class_weight = class_weights(cfg, data)
+        self.loss_fn = build_loss(cfg, self.class_weight)
         self.metric = primary_metric(data.task)
         self.monitor = cfg.monitor
         self.minimize = minimize(self.monitor)

@@ -125,3 +125,36 @@ def test_dropout_is_off_at_evaluation_and_scales_kept_units():
     train_out = model.forward(x, np.random.default_rng(0))
     # inverted dropout keeps the expected activation: the mean output stays close
     assert np.allclose(train_out.mean(axis=0), model.logits(x).mean(axis=0), atol=0.1)
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
+def test_class_weighted_cross_entropy_gradient(smoothing):
+    rng = np.random.default_rng(5)
+    z, y = rng.normal(size=(7, 3)), rng.integers(0, 3, 7)
+    weights = np.array([0.5, 2.0, 3.5])
+    fn = LOSSES["cross_entropy"].fn
+
+    def loss() -> float:
+        return fn(z, y, label_smoothing=smoothing, class_weight=weights)[0]
+
+    value, analytic = fn(z, y, label_smoothing=smoothing, class_weight=weights)
+    assert relative_error(analytic, numeric_grad(loss, z)) < TOL
+    # each example's loss times its class's weight, a plain mean over the batch
+    per_row = [fn(z[i : i + 1], y[i : i + 1], label_smoothing=smoothing)[0] for i in range(7)]
+    assert value == pytest.approx(float(np.mean(weights[y] * per_row)))
+    unweighted = fn(z, y, label_smoothing=smoothing)
+    ones = fn(z, y, label_smoothing=smoothing, class_weight=np.ones(3))
+    assert ones[0] == pytest.approx(unweighted[0]) and np.allclose(ones[1], unweighted[1])
+
+
+def test_class_weighted_binary_cross_entropy_gradient():
+    rng = np.random.default_rng(6)
+    z, y = rng.normal(size=(8, 1)), rng.integers(0, 2, 8)
+    weights = np.array([0.25, 4.0])
+    fn = LOSSES["binary_cross_entropy"].fn
+    value, analytic = fn(z, y, class_weight=weights)
+    assert (
+        relative_error(analytic, numeric_grad(lambda: fn(z, y, class_weight=weights)[0], z)) < TOL
+    )
+    per_row = [fn(z[i : i + 1], y[i : i + 1])[0] for i in range(8)]
+    assert value == pytest.approx(float(np.mean(weights[y] * per_row)))

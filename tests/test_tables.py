@@ -354,3 +354,77 @@ def test_inspect_a_regression_table(cli, tmp_path):
     assert result.exit_code == 0, result.output
     assert "numeric, regression" in result.stderr
     assert "loss: mse" in result.stdout and "task: regression" in result.stdout
+
+
+# ----------------------------------------------------------------------------- class weights
+
+
+def imbalanced(tmp_path: Path, n: int = 600) -> Path:
+    """Two overlapping classes, 9 to 1: an unweighted model mostly answers 'common'."""
+    rng = np.random.default_rng(3)
+    rare = rng.random(n) < 0.1
+    x = rng.normal(size=(n, 2)) + np.where(rare, 1.2, 0.0)[:, None]
+    rows = [["a", "b", "y"]] + [
+        [f"{u:.4f}", f"{v:.4f}", "rare" if r else "common"]
+        for (u, v), r in zip(x, rare, strict=True)
+    ]
+    return write_rows(tmp_path / "imbalanced.csv", rows)
+
+
+def _rare_recall(cli, tmp_path: Path, weight: str) -> float:
+    imbalanced(tmp_path)
+    config = write_config(
+        tmp_path,
+        f"data: {{source: imbalanced.csv}}\nloss: {{name: cross_entropy{weight}}}\n"
+        "optimizer: {lr: 0.01}\ntraining: {epochs: 40, early_stopping: null}\n",
+        f"c{len(weight)}.yaml",
+    )
+    runs = tmp_path / f"runs{len(weight)}"
+    assert cli("train", config, "--runs-dir", runs, "--quiet").exit_code == 0
+    run = next(runs.iterdir())
+    report = json.loads(cli("eval", run, "--split", "test", "--json").stdout)
+    return next(c["recall"] for c in report["classes"] if c["class"] == "rare")
+
+
+def test_balanced_class_weight_raises_the_rare_class_recall(cli, tmp_path):
+    plain = _rare_recall(cli, tmp_path, "")
+    balanced = _rare_recall(cli, tmp_path, ", class_weight: balanced")
+    assert balanced > plain + 0.2, (plain, balanced)
+
+
+def test_class_weight_by_name_is_saved_and_used_by_eval(cli, tmp_path):
+    imbalanced(tmp_path)
+    config = write_config(
+        tmp_path,
+        "data: {source: imbalanced.csv}\n"
+        "loss: {name: cross_entropy, class_weight: {rare: 5}}\ntraining: {epochs: 3}\n",
+    )
+    assert cli("train", config, "--runs-dir", tmp_path / "runs", "--quiet").exit_code == 0
+    run = next((tmp_path / "runs").iterdir())
+    with np.load(run / "checkpoints" / "best.npz", allow_pickle=False) as z:
+        assert json.loads(str(z["meta"]))["class_weight"] == [1.0, 5.0]
+    summary = json.loads((run / "summary.json").read_text())
+    report = json.loads(cli("eval", run, "--split", "test", "--json").stdout)
+    assert report["metrics"]["loss"] == pytest.approx(summary["final"]["test"]["loss"], rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("loss", "message"),
+    [
+        ("{name: mse, class_weight: balanced}", "class_weight goes with cross_entropy"),
+        (
+            "{name: cross_entropy, class_weight: {rare: -1}}",
+            "class 'rare' must be a number above 0",
+        ),
+        ("{name: cross_entropy, class_weight: {rare: true}}", "(got True)"),
+        ("{name: cross_entropy, class_weight: even}", "must be balanced or a mapping"),
+        ("{name: cross_entropy, class_weight: {raer: 2}}", "'raer' is not a class of the data"),
+    ],
+)
+def test_bad_class_weights_are_one_line(cli, tmp_path, loss, message):
+    imbalanced(tmp_path)
+    config = write_config(tmp_path, f"data: {{source: imbalanced.csv}}\nloss: {loss}\n")
+    result = cli("train", config, "--runs-dir", tmp_path / "runs", "--quiet")
+    assert result.exit_code == 2 and message in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) <= 2
+    assert not (tmp_path / "runs").exists()

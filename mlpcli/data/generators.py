@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from mlpcli.data.files import Table
+from mlpcli.data.files import Table, check_size
 
 Rng = np.random.Generator
 
@@ -98,6 +98,8 @@ GENERATE: dict[str, Callable[..., Table]] = {
 def generate(name: str, options: dict[str, Any], run_seed: int) -> Table:
     """Draw a generated dataset; its own `seed` option, else the run's seed, drives it."""
     kwargs = dict(options)
+    columns = int(kwargs.get("features", 1 if name == "sine" else 2)) + 1
+    check_size(int(kwargs["n"]), columns, f"generated '{name}'", "lower data.generator.n")
     seed = kwargs.pop("seed", None)
     # [seed, 2]: a stream apart from the split's [seed, 0] and training's [seed, 1]
     rng = np.random.default_rng([run_seed if seed is None else seed, 2])

@@ -10,6 +10,12 @@ Targets: class indices (int) for `cross_entropy`, 0/1 labels for `binary_cross_e
 an (n, k) float array for the regression losses. Regression losses average over every
 element, as PyTorch's `reduction='mean'` does.
 
+`cross_entropy` and `binary_cross_entropy` take an optional `class_weight` (one weight per
+class): each example's loss is multiplied by its class's weight and the batch mean stays a
+plain mean over the n examples, `sum(w[y_i] * loss_i) / n` (PyTorch's weighted mean divides
+by `sum(w[y_i])` instead; ours keeps the loss scale, and so the learning rate, of the
+unweighted loss when the weights average 1, as `balanced` weights do).
+
 Every loss takes an optional `out`: an array shaped like z (z itself included) that
 receives the gradient, so that the training loop allocates nothing per batch.
 """
@@ -54,14 +60,21 @@ def _ones(k: int, dtype: np.dtype) -> Array:
 
 
 def cross_entropy(
-    z: Array, y: Array, label_smoothing: float = 0.0, out: Array | None = None
+    z: Array,
+    y: Array,
+    label_smoothing: float = 0.0,
+    out: Array | None = None,
+    class_weight: Array | None = None,
 ) -> tuple[float, Array]:
     """Mean negative log-likelihood of the softmax of `z` at the true classes `y`.
 
     With label smoothing eps the target is (1 - eps) * one_hot(y) + eps / K, as in
     PyTorch's CrossEntropyLoss(label_smoothing=eps). The gradient (softmax(z) - target) / n
     is written into `out` when given (a C-contiguous array shaped like z; z itself is fine).
+    With `class_weight` w, row i's loss and gradient are scaled by w[y_i].
     """
+    if class_weight is not None:
+        return _weighted_cross_entropy(z, y, label_smoothing, out, class_weight)
     n, k = z.shape
     eps = label_smoothing
     # Rows are short (one entry per class), so this avoids row-wise reductions, which
@@ -93,6 +106,21 @@ def cross_entropy(
     return loss, p
 
 
+def _weighted_cross_entropy(
+    z: Array, y: Array, eps: float, out: Array | None, class_weight: Array
+) -> tuple[float, Array]:
+    """cross_entropy with row i weighted by class_weight[y_i]; the plain, unfused form."""
+    n, k = z.shape
+    w = class_weight[y].astype(np.float64)
+    log_p = log_softmax(z.astype(np.float64))
+    target = np.full((n, k), eps / k)
+    target[np.arange(n), y] += 1.0 - eps
+    row_loss = -(target * log_p).sum(axis=1)
+    loss = float(w @ row_loss) / n
+    grad = (np.exp(log_p) - target) * (w / n)[:, None]
+    return loss, _into(out, grad.astype(z.dtype, copy=False))
+
+
 def _into(out: Array | None, grad: Array) -> Array:
     """The gradient, copied into `out` when the caller gave one."""
     if out is None:
@@ -101,15 +129,22 @@ def _into(out: Array | None, grad: Array) -> Array:
     return out
 
 
-def binary_cross_entropy(z: Array, y: Array, out: Array | None = None) -> tuple[float, Array]:
+def binary_cross_entropy(
+    z: Array, y: Array, out: Array | None = None, class_weight: Array | None = None
+) -> tuple[float, Array]:
     """Mean of -[y log s(z) + (1 - y) log(1 - s(z))] for one sigmoid unit.
 
     Written as softplus(z) - y z = max(z, 0) - y z + log1p(exp(-|z|)), finite for any z.
+    With `class_weight` w (two weights), row i's loss and gradient are scaled by w[y_i].
     """
     n = z.shape[0]
     t = y.reshape(n, 1).astype(z.dtype)
-    loss = (np.maximum(z, 0) - t * z + np.log1p(np.exp(-np.abs(z)))).mean()
-    return float(loss), _into(out, (sigmoid(z) - t) / n)
+    losses = np.maximum(z, 0) - t * z + np.log1p(np.exp(-np.abs(z)))
+    grad = (sigmoid(z) - t) / n
+    if class_weight is None:
+        return float(losses.mean()), _into(out, grad)
+    w = class_weight[y.reshape(n).astype(np.int64)].reshape(n, 1).astype(z.dtype)
+    return float((losses * w).mean()), _into(out, grad * w)
 
 
 def mse(z: Array, y: Array, out: Array | None = None) -> tuple[float, Array]:
