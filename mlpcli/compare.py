@@ -24,8 +24,6 @@ from mlpcli.status import RunStatus
 RUN_FILES = ("summary.json", "config.yaml", "metrics.csv")
 NOT_HYPERPARAMETERS = ("name",)  # differs between runs by construction
 SPECIAL_SORTS = ("name", "epochs", "best_epoch", "time")
-SPARK = "▁▂▃▄▅▆▇█"
-NOT_FINITE = "\u00d7"  # a multiplication sign: the loss blew up
 JSON_SCHEMA_VERSION = 1
 
 
@@ -432,7 +430,7 @@ def compare_runs(
     if not grouped:
         rows = [Row(r.name, [r], _pick(r.config, differing)) for r in runs]
     else:
-        seeds = sorted({r.config["seed"] for r in runs if "seed" in r.config}, key=str)
+        seeds = sorted({r.config["seed"] for r in runs if "seed" in r.config}, key=_numeric_first)
         differing = [k for k in differing if k != "seed"]
         notes.append(
             f"runs that differ only by seed ({', '.join(map(str, seeds))}) are one row: "
@@ -480,25 +478,41 @@ def _shared_metric(tasks: list[str]) -> tuple[str, list[str]]:
 
 
 def diff_configs(configs: list[dict[str, Any]]) -> tuple[dict[str, Any], list[str]]:
-    """Keys identical in every config (with their value), and the keys that differ."""
+    """Keys identical in every config (with their value), and the keys that differ.
+
+    A key that only some kinds of a section have (`training.schedule.step_size` of the
+    step schedule) is no difference of its own where the section's `name` already differs:
+    when every config that has it agrees on it, it is left out of both.
+    """
     missing = object()
     keys = list(dict.fromkeys(k for c in configs for k in c if k not in NOT_HYPERPARAMETERS))
     common, differing = {}, []
     for key in keys:
         values = [c.get(key, missing) for c in configs]
-        if all(v is not missing and v == values[0] for v in values):
+        present = [v for v in values if v is not missing]
+        if len(present) == len(values) and all(v == values[0] for v in values):
             common[key] = values[0]
-        elif missing in values and _kind_differs(configs, key):
-            continue  # a key of one optimizer / schedule kind: the kind's name column says it
-        else:
+        elif not (_of_another_kind(key, configs) and all(v == present[0] for v in present)):
             differing.append(key)
     return common, differing
 
 
-def _kind_differs(configs: list[dict[str, Any]], key: str) -> bool:
-    """Whether `key`'s section (`optimizer.momentum` -> optimizer) has different names."""
+def _of_another_kind(key: str, configs: list[dict[str, Any]]) -> bool:
+    """Whether the configs lacking `key` are exactly those whose section is another kind."""
     section = key.rpartition(".")[0]
-    return bool(section) and len({str(c.get(f"{section}.name")) for c in configs}) > 1
+    name = f"{section}.name"
+    if not section or key == name:
+        return False
+    having = {json.dumps(c.get(name), default=str) for c in configs if key in c}
+    lacking = {json.dumps(c.get(name), default=str) for c in configs if key not in c}
+    return all(name in c for c in configs) and not having & lacking
+
+
+def _numeric_first(value: Any) -> tuple[int, Any]:
+    """Sort key: numbers by value (2 before 10), then anything else as text."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return (0, value)
+    return (1, str(value))
 
 
 def _pick(config: dict[str, Any], keys: list[str]) -> dict[str, Any]:
@@ -597,36 +611,6 @@ def _best(rows: list[Row], key: str) -> Row | None:
     if not candidates:
         return None
     return min(candidates, key=lambda row: _sort_key(row, key))
-
-
-def sparkline(values: Sequence[float], width: int = 20) -> str:
-    """A unicode sparkline of a curve, squeezed to `width` characters by bucket means."""
-    if not values:
-        return ""
-    if len(values) > width:
-        buckets = [
-            values[i * len(values) // width : (i + 1) * len(values) // width] for i in range(width)
-        ]
-        values = [_finite_mean(b) for b in buckets]
-    finite = [v for v in values if math.isfinite(v)]
-    if not finite:
-        return NOT_FINITE * len(values)
-    lo, hi = min(finite), max(finite)
-    top = len(SPARK) - 1
-    out = []
-    for v in values:
-        if not math.isfinite(v):
-            out.append(NOT_FINITE)
-        elif hi == lo:
-            out.append(SPARK[top // 2])
-        else:
-            out.append(SPARK[round((v - lo) / (hi - lo) * top)])
-    return "".join(out)
-
-
-def _finite_mean(values: Sequence[float]) -> float:
-    finite = [v for v in values if math.isfinite(v)]
-    return statistics.fmean(finite) if finite else math.nan
 
 
 def _row_json(row: Row, keys: list[str]) -> dict[str, Any]:

@@ -531,6 +531,13 @@ class Training(Strict):
         "or last (the last epoch)",
     )
     checkpoint_every: int = Field(1, gt=0, description="epochs between writes of last.npz")
+    checkpoint_seconds: float = Field(
+        5.0,
+        ge=0.0,
+        le=86400.0,
+        description="and at most one write of last.npz / best.npz this often (the first epoch, "
+        "the end and an interrupt always write); 0: every checkpoint_every epochs",
+    )
 
     @model_validator(mode="after")
     def _keep_last_has_one_restart(self) -> "Training":
@@ -630,6 +637,24 @@ class RunConfig(Strict):
         if self.training.early_stopping is not None:
             return self.training.early_stopping.monitor or default
         return default
+
+
+def json_schema() -> dict[str, Any]:
+    """The config's JSON Schema, as `mlpcli schema` prints it for editors.
+
+    pydantic describes the models as validated; YAML shorthands accepted before validation
+    (`loss: mse` for `loss: {name: mse}`) are added here, so every config that loads also
+    validates against the schema.
+    """
+    schema = RunConfig.model_json_schema()
+    loss = schema["properties"]["loss"]
+    loss_name = {"type": "string", "enum": list(LOSSES)}
+    schema["properties"]["loss"] = {
+        "anyOf": [{k: v for k, v in loss.items() if k != "default"}, loss_name],
+        "default": loss.get("default"),
+        "description": "a loss name, or a mapping with its name and options",
+    }
+    return schema
 
 
 def primary_metric(task: str) -> str:

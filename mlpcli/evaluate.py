@@ -119,16 +119,12 @@ def class_probabilities(logits: np.ndarray) -> np.ndarray:
 
 
 def resolve_checkpoint(path: Path) -> Path:
-    """A checkpoint file as given, or a run directory's best.npz (last.npz if it has none)."""
+    """A checkpoint file as given, or the checkpoint of a run directory's final model."""
     if not path.is_dir():
         return path
-    for name in ("best.npz", "last.npz"):
-        candidate = path / "checkpoints" / name
-        if candidate.exists():
-            return candidate
-    raise UserError(
-        f"{path}: a folder without checkpoints/best.npz or last.npz: not a run directory"
-    )
+    from mlpcli.runs import final_checkpoint
+
+    return final_checkpoint(path)
 
 
 def load_model(path: Path) -> SavedModel:

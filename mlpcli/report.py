@@ -26,7 +26,7 @@ from mlpcli.compare import RUN_FILES, Comparison, Row, Run, compare_runs
 from mlpcli.display import _fmt_stat, format_value, status_style
 from mlpcli.errors import UserError
 
-INSTALL_HINT = 'pip install "mlpcli[report]"  (or: pip install plotly)'
+INSTALL_HINT = 'pip install plotly  (or, in a clone of mlpcli: pip install ".[report]")'
 # Tableau's 20 colours, the ten strong ones first: one per row of the table.
 PALETTE = [
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
