@@ -1,7 +1,7 @@
 """Which path the engine takes: the NumPy reference, or the fused numba kernels.
 
 The NumPy code (optimizers.py, activations.py, model.py) is the engine's definition and
-is always there. When numba is installed (`pip install mlpcli[fast]`), arrays of at least
+is always there. When numba is installed (`pip install -e ".[fast]"`), arrays of at least
 `MIN_SIZE` elements are updated by the kernels of `engine.kernels` instead: one pass per
 update instead of ten or so. Smaller models stay on NumPy, so that they never pay numba's
 import (a few tenths of a second) or, on the first run after an install, its compilation.
