@@ -10,9 +10,8 @@ and the page reloads itself.
 import html
 import json
 import math
-import os
+import re
 import statistics
-import tempfile
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ PALETTE = [
 ]  # fmt: skip
 CSS_COLOUR = {"green": "#1a7f37", "yellow": "#9a6700", "red": "#cf222e"}
 REGION_GRID = 120  # points per side of the decision-region grid (300 for a PNG: too many here)
+LAYER_NORM = re.compile(r"layers\.(\d{1,4})\.grad_norm")  # a metrics.csv column
 DIGITS = 5  # significant digits of plotted numbers: the page stays small
 
 
@@ -66,8 +66,17 @@ class Page:
 # ----------------------------------------------------------------------------- building
 
 
-def build_page(paths: Sequence[Path], sort: str | None = None, group: bool = True) -> Page:
-    """Read the runs under `paths` (as compare does) and lay out every figure."""
+def build_page(
+    paths: Sequence[Path],
+    sort: str | None = None,
+    group: bool = True,
+    cache: dict[Any, Any] | None = None,
+) -> Page:
+    """Read the runs under `paths` (as compare does) and lay out every figure.
+
+    `cache` (kept by --watch between pages) saves re-scoring a best model that has not
+    changed: that loads the run's data again.
+    """
     comparison = compare_runs(paths, sort=sort, group=group)
     page = Page(_title(paths), comparison, notes=list(comparison.notes))
     rows = comparison.rows
@@ -85,11 +94,26 @@ def build_page(paths: Sequence[Path], sort: str | None = None, group: bool = Tru
         page.sections.append(("Search", search))
     best = _best_run(comparison)
     if best is not None:
-        figures, notes = best_run_figures(best)
+        key = (best.path, _stamp(best.path / "checkpoints" / "best.npz"))
+        if cache is not None and key in cache:
+            figures, notes = cache[key]
+        else:
+            figures, notes = best_run_figures(best)
+            if cache is not None:
+                cache.clear()
+                cache[key] = (figures, notes)
         page.notes += notes
         if figures:
             page.sections.append((f"Best run: {best.name}", figures))
     return page
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
 
 
 def _title(paths: Sequence[Path]) -> str:
@@ -104,7 +128,7 @@ def _rank_key(comparison: Comparison) -> str:
 
 def _hover_params(row: Row, differing: list[str]) -> str:
     values = [f"{k}={format_value(row.params[k])}" for k in differing if k in row.params]
-    return html.escape("<br>".join(values)) if values else ""
+    return "<br>".join(values)
 
 
 def _label(row: Row) -> str:
@@ -177,7 +201,7 @@ def _curves(comparison: Comparison, panel: str, log: bool = False) -> Figure:
                     "legendgroup": row.name,
                     "showlegend": legend,
                     "line": {"color": colour, "dash": dash, "width": 1.6},
-                    "hovertemplate": f"<b>{html.escape(name)}</b> {split}<br>{params}"
+                    "hovertemplate": f"<b>{name}</b> {split}<br>{params}"
                     f"<br>epoch %{{x}}: %{{y:.4g}}<extra></extra>",
                 }
             )
@@ -210,7 +234,7 @@ def _lr(comparison: Comparison) -> Figure:
                     "name": _label(row),
                     "legendgroup": row.name,
                     "line": {"color": _colour(i), "width": 1.6},
-                    "hovertemplate": f"<b>{html.escape(_label(row))}</b><br>"
+                    "hovertemplate": f"<b>{_label(row)}</b><br>"
                     "epoch %{x}: lr %{y:.4g}<extra></extra>",
                 }
             )
@@ -228,9 +252,9 @@ def _lr(comparison: Comparison) -> Figure:
 
 
 def _layers(run: Run) -> list[str]:
-    """`layers.0`, ... in the order metrics.csv records their norms."""
-    keys = [k for k in run.curves if k.startswith("layers.") and k.endswith(".grad_norm")]
-    return sorted({k.rsplit(".", 1)[0] for k in keys}, key=lambda k: int(k.split(".")[1]))
+    """`layers.0`, ... whose norms metrics.csv records, in layer order."""
+    found = [m for k in run.curves if (m := LAYER_NORM.fullmatch(k))]
+    return [f"layers.{i}" for i in sorted({int(m.group(1)) for m in found})]
 
 
 def _layer_label(run: Run, layer: str) -> str:
@@ -566,8 +590,7 @@ def _regions(saved: Any, X: np.ndarray, y: np.ndarray, predicted: np.ndarray, wh
                         "symbol": "x" if miss else "circle",
                         "line": {"width": 0.5, "color": "black"},
                     },
-                    "hovertemplate": f"true {html.escape(name)}<br>(%{{x:.3g}}, %{{y:.3g}})"
-                    "<extra></extra>",
+                    "hovertemplate": f"true {name}<br>(%{{x:.3g}}, %{{y:.3g}})<extra></extra>",
                 }
             )
     accuracy = 1.0 - float(wrong.mean()) if len(wrong) else math.nan
@@ -747,7 +770,17 @@ def _json(node: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
+# plotly.js reads figure text as HTML-like markup: every string is escaped, then the few tags
+# the figures themselves use are put back (a run named `<a href=...>` stays text).
+PLOTLY_TAGS = ("<b>", "</b>", "<br>", "<extra>", "</extra>")
+
+
 def _plain(node: Any) -> Any:
+    if isinstance(node, str):
+        text = html.escape(node, quote=False)
+        for tag in PLOTLY_TAGS:
+            text = text.replace(html.escape(tag), tag)
+        return text
     if isinstance(node, float):
         return float(f"{node:.{DIGITS}g}") if math.isfinite(node) else None
     if isinstance(node, dict):
@@ -835,17 +868,16 @@ class Written:
 
 
 def check_out(out: Path, runs: Sequence[Path]) -> None:
-    """Refuse an --out that is a folder, a file other than a page, or a run directory's own."""
-    if out.is_dir():
-        raise UserError(f"--out {out}: is a folder; give a file name such as report.html")
+    """Refuse an --out that is a folder, a run directory's file, or a file other than a page."""
+    from mlpcli.evaluate import check_output_path
+
+    check_output_path(out, "--out")
     if out.exists() and out.suffix.lower() not in (".html", ".htm"):
         raise UserError(f"--out {out}: exists and is not an .html file; not overwriting it")
     target = out.resolve()
     for run in runs:
-        if (target.parent == run and target.name in RUN_FILES) or run / "checkpoints" in (
-            target.parents
-        ):
-            raise UserError(f"--out {out}: would overwrite a file of the run directory {run}")
+        if run / "checkpoints" in target.parents:
+            raise UserError(f"--out {out}: would write into the checkpoints of the run {run}")
     if not target.parent.is_dir():
         raise UserError(f"--out {out}: the folder {target.parent} does not exist")
 
@@ -857,13 +889,14 @@ def write_report(
     group: bool = True,
     reload_seconds: float | None = None,
     script: str | None = None,
+    cache: dict[Any, Any] | None = None,
 ) -> Written:
     """Build the page of the runs under `paths` and write it to `out` atomically."""
     from mlpcli.compare import find_runs
 
     script = script if script is not None else plotly_js()
     check_out(out, find_runs(paths))
-    page = build_page(paths, sort, group)
+    page = build_page(paths, sort, group, cache)
     text = render(page, script, reload_seconds)
     _write_atomic(out, text)
     c = page.comparison
@@ -873,21 +906,12 @@ def write_report(
 
 def _write_atomic(path: Path, text: str) -> None:
     """Temp file in the same folder, then rename: a reloading browser never sees half a page."""
+    from mlpcli.writes import write_text_atomic
+
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        write_text_atomic(path, text, durable=False)
     except OSError as exc:
-        raise UserError(f"--out {path}: cannot write the report: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise UserError(f"--out {path}: cannot write the report: {exc.strerror}") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        raise UserError(f"--out {path}: cannot write the report: {exc.strerror or exc}") from None
 
 
 def watch(
@@ -905,17 +929,17 @@ def watch(
     A folder with no runs yet (a grid just started) gets a page that waits for them.
     """
     script = plotly_js()
+    cache: dict[Any, Any] = {}
     seen: tuple | None = None
-    written: Written | None = None
     while not stop.is_set():
         now = _signature(paths)
         if now != seen:
-            written = _write_live(paths, out, sort, group, every, script, bool(now))
+            written = _write_live(paths, out, sort, group, every, script, bool(now), cache)
             seen = now
             if on_write is not None:
                 on_write(written)
         stop.wait(every)
-    return _write_live(paths, out, sort, group, None, script, bool(_signature(paths)))
+    return _write_live(paths, out, sort, group, None, script, bool(_signature(paths)), cache)
 
 
 def _write_live(
@@ -926,9 +950,10 @@ def _write_live(
     every: float | None,
     script: str,
     any_runs: bool,
+    cache: dict[Any, Any],
 ) -> Written:
     if any_runs:
-        return write_report(paths, out, sort, group, every, script)
+        return write_report(paths, out, sort, group, every, script, cache)
     check_out(out, [])
     page = Page(_title(paths), None, notes=["no run has started yet; this page reloads itself"])
     text = render(page, script, every)

@@ -146,14 +146,17 @@ def test_unscorable_best_model_is_a_note(grid_copy):
         (["{grid}", "--out", "{tmp}"], r"--out .*: is a folder"),
         (["{grid}", "--out", "{tmp}/nope/r.html"], r"--out .*: the folder .* does not exist"),
         (["{grid}", "--out", "/proc/r.html"], r"--out /proc/r.html: cannot write the report"),
-        (["{grid}", "--out", "{run}/summary.json"], r"exists and is not an .html file"),
-        (["{grid}", "--out", "{run}/checkpoints/r.html"], r"would overwrite a file of the run"),
-        (["{grid}", "--out", "{run}/metrics.csv"], r"exists and is not an .html file"),
+        (["{grid}", "--out", "{run}/summary.json"], r"would overwrite a file of the run"),
+        (["{grid}", "--out", "{run}/checkpoints/r.html"], r"would write into the checkpoints"),
+        (["{grid}", "--out", "{run}/checkpoints/best.npz"], r"would overwrite a file of the run"),
+        (["{grid}", "--out", "{run}/metrics.csv"], r"would overwrite a file of the run"),
+        (["{grid}", "--out", "{tmp}/data.csv"], r"--out .*data.csv: exists and is not an .html"),
         (["{grid}", "--every", "0"], r"Invalid value for '--every'"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(cli, grid, tmp_path, args, message):
     (tmp_path / "empty").mkdir()
+    (tmp_path / "data.csv").write_text("a,b\n1,2\n", encoding="utf-8")
     run = next(grid.iterdir())
     before = (run / "summary.json").read_bytes()
     fill = {"empty": tmp_path / "empty", "missing": tmp_path / "missing", "grid": grid}
@@ -193,7 +196,8 @@ def test_watch_rewrites_as_runs_appear_then_leaves_a_plain_page(grid, tmp_path):
         _wait(lambda: len(written) == 1)
         assert "<script>reloadEvery(50);" in out.read_text(encoding="utf-8")
         second = sorted(grid.iterdir())[-1]
-        shutil.copytree(second, runs / second.name)
+        staged = shutil.copytree(second, tmp_path / "staging" / second.name)
+        staged.rename(runs / second.name)  # appears whole: one change, one page
         _wait(lambda: len(written) == 2)
         assert written[-1].runs == 2
         stop.wait(0.2)
@@ -228,3 +232,67 @@ def test_tour_script_writes_a_report_per_claim(tmp_path):
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     page = (tmp_path / "reports" / "01.html").read_text(encoding="utf-8")
     assert "softmax-iris" in page and 'data-runs="1"' in page
+
+
+def _strings(node):
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for value in node.values():
+            yield from _strings(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _strings(value)
+
+
+def test_plot_text_is_escaped_for_plotly(grid, tmp_path):
+    """plotly.js renders <a href>, <b>... in legend and hover text: run names stay text."""
+    import json
+
+    runs = tmp_path / "runs"
+    names = ['<a href="javascript:alert(1)">a', "<img src=x onerror=alert(1)>", "<i>c"]
+    for i, name in enumerate(names):
+        shutil.copytree(sorted(grid.iterdir())[i], runs / name)
+    html = pages.render(pages.build_page([runs], group=False), "/* plotly */")
+    payload = html.split("const FIGURES = ", 1)[1].split(";\n", 1)[0]
+    figures = json.loads(payload)
+    for text in _strings(figures):
+        stripped = text
+        for tag in pages.PLOTLY_TAGS:
+            stripped = stripped.replace(tag, "")
+        assert "<" not in stripped, text
+    assert any("&lt;a href=" in t for t in _strings(figures))  # shown as text
+
+
+def test_odd_norm_columns_are_ignored(grid_copy):
+    run = sorted(grid_copy.iterdir())[0]
+    path = run / "metrics.csv"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = [lines[0] + ",layers.x.grad_norm,layers.99999.grad_norm"] + [
+        line + ",1,2" for line in lines[1:]
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    page = pages.build_page([run])
+    grad = next(f for _, fs in page.sections for f in fs if "gradient" in f.title)
+    assert grad.data[0]["y"] == ["0: relu 16", "1: tanh 16", "2: output"]
+
+
+def test_watch_scores_an_unchanged_best_model_once(grid, monkeypatch):
+    calls = []
+    real = pages.best_run_figures
+    monkeypatch.setattr(pages, "best_run_figures", lambda run: calls.append(run) or real(run))
+    cache: dict = {}
+    first = pages.build_page([grid], cache=cache)
+    second = pages.build_page([grid], cache=cache)
+    assert len(calls) == 1 and plot_titles(first) == plot_titles(second)
+
+
+def test_open_opens_the_written_page(cli, grid, tmp_path, monkeypatch):
+    import webbrowser
+
+    opened = []
+    monkeypatch.setattr(webbrowser, "open", lambda url: opened.append(url) or True)
+    out = tmp_path / "r.html"
+    result = cli("report", grid, "--out", out, "--open")
+    assert result.exit_code == 0, result.output
+    assert opened == [out.resolve().as_uri()]

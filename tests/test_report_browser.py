@@ -19,7 +19,7 @@ import pytest
 
 from mlpcli import report as pages
 from tests.helpers import write_config
-from tests.report_runs import GRID_PLOTS, SPIRALS, make_grid
+from tests.report_runs import GRID_PLOTS, SPIRALS, make_grid, make_regression
 
 pytest.importorskip("plotly", reason="the report needs plotly (the 'report' extra)")
 sync_api = pytest.importorskip(
@@ -139,6 +139,21 @@ def test_screenshot(opened, tmp_path, width):
     w, h = png_size(path)
     assert w == width and h > 2000  # every section below the fold is in it
     assert tab.errors == []
+
+
+@pytest.mark.slow
+def test_regression_and_hostile_names_draw_as_text(tab, tmp_path):
+    run = make_regression(tmp_path)
+    runs = tmp_path / "runs"
+    for name in ('<a href="javascript:alert(1)">x', "<img src=x onerror=alert(1)>"):
+        shutil.copytree(run, runs / name)
+    out = tmp_path / "r.html"
+    pages.write_report([runs], out, group=False)
+    tab.open(out)
+    assert tab.errors == [] and tab.requests == [out.as_uri()]
+    assert tab.page.locator(".js-plotly-plot").count() == 6  # loss, r2, lr, 2 norms, pred/true
+    assert tab.page.locator("img, a[href]").count() == 0  # the names stayed text
+    assert tab.page.locator(".legendtext", has_text='<a href="javascript').count() >= 1
 
 
 @pytest.mark.slow
