@@ -119,15 +119,19 @@ def search(config: Path, folder: Path, trials: int) -> tuple[float, float, int, 
     return wall, best, pruned, epochs
 
 
-def table_1(folder: Path) -> None:
+def table_1(folder: Path, only: list[str] | None = None) -> None:
     print("\n## 1. 30 trials, TPE: median pruner vs none, against the hand configs\n")
     print(
-        "| setup | hand test acc (3 seeds) | tuned test acc | >= hand | pruned | epochs | "
+        "| setup | hand configs, test acc (3 seeds) | tuned test acc | >= hand | pruned | epochs | "
         "wall, pruned | wall, unpruned | unpruned test acc | time ratio |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for name, setup in SETUPS.items():
-        hand = max(hand_score(c, folder / name) for c in setup["hand"])
+        if only and name not in only:
+            continue
+        scores = {Path(c).stem: hand_score(c, folder / name) for c in setup["hand"]}
+        hand = max(scores.values())
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in scores.items())
         results = {}
         for pruner in ("median", "none"):
             config = with_tune(
@@ -136,7 +140,7 @@ def table_1(folder: Path) -> None:
             results[pruner] = search(config, folder / name, 30)
         (w_p, acc_p, n_p, e_p), (w_n, acc_n, _, e_n) = results["median"], results["none"]
         print(
-            f"| {name} | {hand:.4f} | {acc_p:.4f} | {'yes' if acc_p >= hand else 'no'} | "
+            f"| {name} | {shown} | {acc_p:.4f} | {'yes' if acc_p >= hand else 'no'} (vs best) | "
             f"{n_p}/30 | {e_p} vs {e_n} | {w_p:.1f} s | {w_n:.1f} s | {acc_n:.4f} | "
             f"{w_p / w_n:.2f} |",
             flush=True,
@@ -227,11 +231,14 @@ def table_3(folder: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", type=int, nargs="*", choices=(1, 2, 3))
+    parser.add_argument("--setups", nargs="*", choices=list(SETUPS), help="table 1's setups")
     args = parser.parse_args()
     print(f"# benchmarks/tune.py on {cpu_model()}, {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory(prefix="mlpcli-tune-bench-") as tmp:
         folder = Path(tmp)
-        for n, table in ((1, table_1), (2, table_2), (3, table_3)):
+        if not args.only or 1 in args.only:
+            table_1(folder, args.setups)
+        for n, table in ((2, table_2), (3, table_3)):
             if not args.only or n in args.only:
                 table(folder)
 

@@ -864,11 +864,12 @@ def _run_workers(
     forwarded = False
     while any(p.is_alive() for p in procs):
         if stopper.signum is not None and not forwarded:
-            # Ctrl-C reached the workers through the terminal; SIGTERM must be passed on
+            # Passed on as SIGTERM: a Ctrl-C in the terminal reached the workers already,
+            # and a second SIGINT would make them quit at once instead of after the batch.
             for p in procs:
                 if p.pid is not None and p.is_alive():
                     with contextlib.suppress(OSError):
-                        os.kill(p.pid, stopper.signum)
+                        os.kill(p.pid, signal.SIGTERM)
             forwarded = True
         for p in procs:
             p.join(timeout=1.0 / len(procs))
