@@ -143,7 +143,7 @@ STOP_SIGNALS = tuple(
 def _notes(notes: list[str]) -> None:
     """What the data pipeline did that the user should know (columns ignored, cells filled)."""
     for note in notes:
-        print(f"note: {note}", file=sys.stderr)
+        print(f"note: {printable(note)}", file=sys.stderr)  # column names come from files
 
 
 def _data_notes() -> Any:
