@@ -54,7 +54,11 @@ def _apply(run: Path, name: str, kind: str, data) -> None:
         path.write_bytes(data.draw(st.binary(max_size=64)))
     elif kind == "json":
         summary = json.loads(path.read_text())
-        summary[data.draw(st.sampled_from([*summary, "extra"]))] = data.draw(json_values)
+        key = data.draw(st.sampled_from([*summary, "extra"]))
+        if data.draw(st.booleans()):
+            summary.pop(key, None)
+        else:
+            summary[key] = data.draw(json_values)
         path.write_text(json.dumps(summary))
     elif kind == "meta":
         arrays, meta = read_npz(path)
