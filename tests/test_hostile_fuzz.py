@@ -77,7 +77,8 @@ def _apply(run: Path, name: str, kind: str, data) -> None:
         key = data.draw(st.sampled_from(sorted(k for k in arrays if k != "meta")))
         shape = tuple(data.draw(st.lists(st.integers(0, 5), max_size=2)))
         dtype = data.draw(st.sampled_from([np.float32, np.float64, np.int64, np.bool_]))
-        arrays[key] = np.full(shape, data.draw(st.sampled_from([0, 1, -1, np.nan])), dtype)
+        fills = [0, 1, -1] + ([np.nan] if np.issubdtype(dtype, np.floating) else [])
+        arrays[key] = np.full(shape, data.draw(st.sampled_from(fills)), dtype)
         if data.draw(st.booleans()):
             del arrays[key]
         write_npz(path, arrays, meta)
