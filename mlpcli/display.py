@@ -198,6 +198,19 @@ class DownloadBar:
                 self.next_report += 0.25
 
 
+def show_trained(result: TrainResult, run_dir: Any) -> None:
+    """After training: the restarts (if several) and their spread, final metrics, the run dir."""
+    if len(result.restarts) > 1:
+        stdout.print(restart_table(result))
+        spread = result.spread
+        stdout.print(
+            f"restart spread on {result.monitor}: best {spread['best']:.4f}, "
+            f"median {spread['median']:.4f}, worst {spread['worst']:.4f}"
+        )
+    stdout.print(result_table(result))
+    stdout.print(f"run directory: {run_dir}", soft_wrap=True)
+
+
 def result_table(result: TrainResult) -> Table:
     """Final metrics of the kept model, one row per split."""
     table = Table(title="final metrics (best model)")
