@@ -360,7 +360,7 @@ def eval_(
         "(needs matplotlib: the 'plot' extra)",
     ),
 ) -> None:
-    """Metrics of a saved model (a checkpoint, or a run directory's best.npz).
+    """Metrics of a saved model (a checkpoint, or a run directory's final model).
 
     Classification: loss, accuracy, per-class precision / recall / F1 and a confusion
     matrix. Regression: loss, MSE, RMSE, MAE and R².
