@@ -6,6 +6,7 @@ the step size). Each reference below is the textbook form, allocating freely; th
 agree within float tolerance, in float32 and float64.
 """
 
+import sys
 import tracemalloc
 
 import numpy as np
@@ -357,7 +358,7 @@ def test_trainer_epoch_matches_a_textbook_loop(monkeypatch, dtype, dropout, batc
     """One epoch of Trainer (batches sliced from a shuffled copy of small data, gathered row
     by row from large data, or sliced in file order; in-place step) against a plain loop."""
     if batching == "gathered":
-        monkeypatch.setattr("mlpcli.train.SHUFFLE_WHOLE_BYTES", 0)
+        monkeypatch.setattr(sys.modules["mlpcli.train"], "SHUFFLE_WHOLE_BYTES", 0)
     trainer = _trainer(dtype, dropout)
     trainer.cfg.training.shuffle = batching != "unshuffled"
     trainer._fresh_start()
@@ -405,7 +406,7 @@ def test_small_and_large_data_batching_give_bit_identical_runs(monkeypatch):
     copied = _trainer("float32", dropout=0.2, batch_size=12)
     copied.cfg.training.epochs = 3
     copied.run()
-    monkeypatch.setattr("mlpcli.train.SHUFFLE_WHOLE_BYTES", 0)
+    monkeypatch.setattr(sys.modules["mlpcli.train"], "SHUFFLE_WHOLE_BYTES", 0)
     gathered = _trainer("float32", dropout=0.2, batch_size=12)
     gathered.cfg.training.epochs = 3
     gathered.run()
