@@ -455,7 +455,7 @@ def test_split_products_run_blocks_in_fixed_row_ranges(monkeypatch):
     a, b = np.ones((100, 4)), np.ones((4, 5))
     out = blas.matmul(a, b, np.empty((100, 5)))
     assert np.array_equal(out, a @ b)
-    assert [len(blk[0]) for blk in seen[0]] == [33, 33, 34]
+    assert [len(blk.args[0]) for blk in seen[0]] == [33, 33, 34]  # (a rows, b, out=)
 
 
 def test_training_keeps_the_blas_on_one_thread_and_gives_it_back_at_the_end():
