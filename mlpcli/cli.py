@@ -382,7 +382,7 @@ def eval_(
         "(needs matplotlib: the 'plot' extra)",
     ),
 ) -> None:
-    """Metrics of a saved model (a checkpoint, or a run directory's best.npz).
+    """Metrics of a saved model (a checkpoint, or a run directory's final model).
 
     Classification: loss, accuracy, per-class precision / recall / F1 and a confusion
     matrix. Regression: loss, MSE, RMSE, MAE and R².
@@ -642,6 +642,81 @@ def gradcheck(
             f"backprop disagrees with finite differences (max relative error {worst:.2e})"
         )
     display.stdout.print(f"backprop agrees with finite differences: max relative error {worst:.2e}")
+
+
+@app.command()
+@_clean_errors
+def tune(
+    config: Path = typer.Argument(..., help="a YAML config with a 'tune:' section"),
+    set_: list[str] = typer.Option([], "--set", help="override a config key for every trial"),
+    trials: int | None = typer.Option(
+        None, "--trials", min=1, help="finished trials the study should hold (default: tune.trials)"
+    ),
+    timeout: float | None = typer.Option(
+        None, "--timeout", metavar="S", help="start no new trial after S seconds"
+    ),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="worker processes on the one study"),
+    storage: str | None = typer.Option(
+        None,
+        "--storage",
+        metavar="URL",
+        help="postgresql://USER@HOST/DB to share the study between machines "
+        "(default: TUNE_DIR/study.db, SQLite)",
+    ),
+    study: str | None = typer.Option(
+        None, "--study", help="study name; the tune directory is RUNS_DIR/STUDY (default: name)"
+    ),
+    runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="folder of the tune directory"),
+    plot: Path | None = typer.Option(
+        None,
+        "--plot",
+        metavar="FILE.png",
+        help="optimization history and parameter importances (needs matplotlib)",
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no live table"),
+) -> None:
+    """Search hyperparameters over the config's tune.space with Optuna.
+
+    Every trial is a run directory in RUNS_DIR/STUDY/, next to study.db, tune.json and
+    best.yaml. The same command again continues the study. Ctrl-C or SIGTERM stops the
+    trial in progress after its batch (marked failed) and exits with 130 / 143.
+    """
+    from mlpcli import display
+    from mlpcli import tune as tuning
+
+    plan = tuning.plan_tune(
+        config,
+        list(set_),
+        trials=trials,
+        timeout=timeout,
+        jobs=jobs,
+        storage=storage,
+        study=study,
+        runs_dir=runs_dir,
+    )
+    if plot is not None:
+        from mlpcli.tune_plot import check_plot_path
+
+        check_plot_path(plot)
+    stopper = tuning.Stopper()
+    with tuning.signals_stop(stopper), display.TuneLive(quiet) as live:
+        result = tuning.tune(config, plan=plan, stopper=stopper, on_update=live.update)
+    if plot is not None:
+        from mlpcli.tune_plot import plot_study
+
+        plot_study(plan, result, plot)
+    for renderable in display.tune_summary(result):
+        display.stdout.print(renderable, soft_wrap=isinstance(renderable, str))
+    display.stdout.print(f"tune directory: {plan.folder}", soft_wrap=True)
+    if plot is not None:
+        print(f"plot: {plot}", file=sys.stderr)
+    if result.interrupted is not None:
+        print(
+            "interrupted: the trial in progress is marked failed; the same command continues "
+            "the study",
+            file=sys.stderr,
+        )
+        raise typer.Exit(128 + result.interrupted)
 
 
 @app.command()
