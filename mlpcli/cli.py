@@ -144,7 +144,7 @@ STOP_SIGNALS = tuple(
 def _notes(notes: list[str]) -> None:
     """What the data pipeline did that the user should know (columns ignored, cells filled)."""
     for note in notes:
-        print(f"note: {note}", file=sys.stderr)
+        print(f"note: {printable(note)}", file=sys.stderr)  # column names come from files
 
 
 def _data_notes() -> Any:
@@ -382,7 +382,7 @@ def eval_(
         "(needs matplotlib: the 'plot' extra)",
     ),
 ) -> None:
-    """Metrics of a saved model (a checkpoint, or a run directory's best.npz).
+    """Metrics of a saved model (a checkpoint, or a run directory's final model).
 
     Classification: loss, accuracy, per-class precision / recall / F1 and a confusion
     matrix. Regression: loss, MSE, RMSE, MAE and R².
@@ -737,8 +737,10 @@ def export(
     input per column) and gives `probabilities` and `label` (classifier) or `values`
     (regression); see docs/export.md.
     """
+    from mlpcli.evaluate import check_output_path
     from mlpcli.export import export as export_model
 
+    check_output_path(out, "--out", [source])
     done = export_model(source, out, fmt)
     inputs = (
         f"input 'features' [N, {done.n_features}] double"
@@ -763,7 +765,7 @@ def schema() -> None:
 @_clean_errors
 def report(
     paths: list[Path] = typer.Argument(
-        ..., metavar="RUNS_DIR_OR_RUNS...", help="run directories, or folders of runs"
+        ..., metavar="RUNS_DIR_OR_RUNS", help="run directories, or folders of runs"
     ),
     out: Path = typer.Option(Path("report.html"), "--out", help="the HTML file to write"),
     open_: bool = typer.Option(False, "--open", help="open the page in the web browser"),
@@ -786,7 +788,9 @@ def report(
     and can be mailed. Needs plotly (the 'report' extra).
     """
     from mlpcli import report as pages
+    from mlpcli.evaluate import check_output_path
 
+    check_output_path(out, "--out", paths)
     if not watch:
         written = pages.write_report(paths, out, sort=sort, group=not per_run)
     else:
