@@ -4,11 +4,12 @@
     python docs/make_tour.py                      # every claim, pictures into docs/img/
     python docs/make_tour.py --only 4 9           # some claims
     python docs/make_tour.py --quick --out /tmp/img   # CI: fewer epochs and seeds, same files
+    python docs/make_tour.py --reports docs/reports   # and one `mlpcli report` page per claim
 
 Each mlpcli command is printed (`$ mlpcli ...`) before it runs, then its output; what the
 script computes itself from a run (a sum, a mean, a plot of metrics.csv) is printed as a
 `# python:` line. Runs go to a temporary folder that is deleted afterwards (--runs DIR keeps
-them). Needs matplotlib: pip install "mlpcli[plot]".
+them). Needs matplotlib: pip install ".[plot]" in the clone.
 """
 
 import argparse
@@ -43,6 +44,20 @@ IMAGES: dict[int, list[str]] = {
     8: ["08-xor-restarts.png", "08-xor-stuck.png", "08-xor-solved.png"],
     9: ["09-momentum.png"],
     10: ["10-optimizers.png", "10-schedules.png"],
+}
+
+# The run folders (under the runs folder) each claim's `mlpcli report` page shows (--reports).
+REPORTS: dict[int, list[str]] = {
+    1: ["01"],
+    2: ["01"],
+    3: ["03"],
+    4: ["04"],
+    5: ["05"],
+    6: ["06"],
+    7: ["07"],
+    8: ["08"],
+    9: ["09"],
+    10: ["10", "10-schedules"],
 }
 
 SIZE = (8.0, 5.0)  # inches at DPI: 800 x 500 pixels
@@ -245,7 +260,9 @@ def claim_3(t: Tour) -> None:
 
     from mlpcli.evaluate import load_model, run_split
 
-    run = t.train("regression-diabetes.yaml", "--runs-dir", t.runs / "03", *_epochs(t, 40))
+    # Full length even with --quick (about a second): tests/test_tour.py checks the numbers
+    # docs/tour.md shows for this claim against what the script prints.
+    run = t.train("regression-diabetes.yaml", "--runs-dir", t.runs / "03")
     report = json.loads(t.mlpcli("eval", run, "--json"))
     saved = load_model(run)
     rows = run_split(saved, "test")
@@ -618,11 +635,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "img", help="picture folder")
     parser.add_argument("--runs", type=Path, help="keep the runs in this folder")
     parser.add_argument("--only", type=int, nargs="+", choices=sorted(CLAIMS), help="claims")
+    parser.add_argument(
+        "--reports",
+        type=Path,
+        help="also write each claim's `mlpcli report` page here, NN.html (needs plotly)",
+    )
     args = parser.parse_args(argv)
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        print('make_tour needs matplotlib: pip install "mlpcli[plot]"', file=sys.stderr)
+        print('make_tour needs matplotlib: pip install ".[plot]" in the clone', file=sys.stderr)
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -632,6 +654,10 @@ def main(argv: list[str] | None = None) -> int:
         for number in claims:
             print(f"## claim {number}: {CLAIMS[number].__doc__}\n", flush=True)
             CLAIMS[number](tour)
+            if args.reports is not None:
+                args.reports.mkdir(parents=True, exist_ok=True)
+                folders = [runs / name for name in REPORTS[number]]
+                tour.mlpcli("report", *folders, "--out", args.reports / f"{number:02d}.html")
     print(f"# done in {time.perf_counter() - start:.0f} s", flush=True)
     return 0
 

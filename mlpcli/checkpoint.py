@@ -12,8 +12,6 @@ arrays over numeric features; such checkpoints still load, as a numbers-only pip
 
 import itertools
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ import numpy as np
 from mlpcli.data import preprocess
 from mlpcli.engine import ACTIVATIONS, OUTPUTS
 from mlpcli.errors import UserError
+from mlpcli.writes import replace_atomically
 
 FORMAT_VERSION = 2  # 2: meta.preprocess replaces the scaler.* arrays
 READABLE_VERSIONS = (1, 2)
@@ -49,17 +48,7 @@ def save_checkpoint(
     """
     meta = {"format_version": FORMAT_VERSION, **meta}
     payload = {**arrays, "meta": np.array(json.dumps(meta))}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **payload)  # type: ignore[arg-type]
-            f.flush()
-            if durable:
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    replace_atomically(path, lambda f: np.savez(f, **payload), durable)  # type: ignore[arg-type]
 
 
 def load_checkpoint(path: Path) -> Checkpoint:
@@ -167,11 +156,18 @@ def _check_model(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]
         raise _invalid(
             path, f"meta 'activations' must name {len(sizes) - 2} of: {', '.join(ACTIVATIONS)}"
         )
-    if meta.get("output", "linear") not in OUTPUTS:
-        raise _invalid(path, f"meta 'output' {meta['output']!r} is not one of {', '.join(OUTPUTS)}")
-    if meta.get("dtype", "float32") not in DTYPES:
-        raise _invalid(path, f"meta 'dtype' {meta['dtype']!r} is not one of {', '.join(DTYPES)}")
-    dtype = np.dtype(meta.get("dtype", "float32"))
+    for key, valid, default in (("output", OUTPUTS, "linear"), ("dtype", DTYPES, "float32")):
+        value = meta.setdefault(key, default)  # the defaults old checkpoints were written with
+        if not (isinstance(value, str) and value in valid):
+            raise _invalid(path, f"meta '{key}' {_shown(value)} is not one of {', '.join(valid)}")
+    meta["activations"] = activations
+    for key in ("epoch", "restart"):
+        if key in meta and not is_count(meta[key]):
+            raise _invalid(path, f"meta '{key}' {_shown(meta[key])} is not a count (0, 1, 2, ...)")
+    for key, kind in (("config", dict), ("metrics", dict), ("target_name", str)):
+        if meta.get(key) is not None and not isinstance(meta[key], kind):
+            raise _invalid(path, f"meta '{key}' is not a {kind.__name__}")
+    dtype = np.dtype(meta["dtype"])
     for i, (fi, fo) in enumerate(itertools.pairwise(sizes)):
         for key, shape in ((f"layers.{i}.weight", (fi, fo)), (f"layers.{i}.bias", (fo,))):
             if key not in arrays:
@@ -218,7 +214,7 @@ def _check_names(path: Path, meta: dict[str, Any]) -> None:
         )
     task = meta.get("task")
     if task is not None and task not in ("classification", "regression"):
-        raise _invalid(path, f"meta 'task' {task!r} is neither classification nor regression")
+        raise _invalid(path, f"meta 'task' {_shown(task)} is neither classification nor regression")
     classes: Any = meta.get("class_names")
     if task == "classification":
         expected = 2 if meta.get("output") == "sigmoid" else sizes[-1]
@@ -227,6 +223,17 @@ def _check_names(path: Path, meta: dict[str, Any]) -> None:
                 f"{path}: meta 'class_names' must be {expected} names for a "
                 f"{sizes[-1]}-unit {meta.get('output', 'softmax')} output"
             )
+
+
+def is_count(value: Any) -> bool:
+    """A JSON integer >= 0 (not a bool, not a float): an epoch, a restart, a step count."""
+    return type(value) is int and 0 <= value < 2**63
+
+
+def _shown(value: Any) -> str:
+    """A value from a file, short enough for a one-line message."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _strings(value: Any) -> bool:

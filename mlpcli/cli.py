@@ -13,7 +13,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from typer.core import TyperGroup
@@ -23,7 +23,10 @@ try:  # typer >= 0.22 vendors click as typer._click
 except ImportError:  # pragma: no cover - older typer depends on click itself
     from click.exceptions import ClickException  # type: ignore[no-redef]
 
-from mlpcli.errors import TrainingFailed, UserError
+from mlpcli.errors import TrainingFailed, UserError, printable
+
+if TYPE_CHECKING:
+    from mlpcli.grid import GridPlan
 
 
 class _OneLineErrors(TyperGroup):
@@ -51,9 +54,28 @@ class _OneLineErrors(TyperGroup):
             if ctx is not None:
                 print(f"hint: see '{ctx.command_path} --help'", file=sys.stderr)
             sys.exit(exc.exit_code)
-        except typer.Abort:
+        except typer.Abort:  # Ctrl-C before the command could handle it (start-up)
+            _say("interrupted")
             sys.exit(130)
         sys.exit(code if isinstance(code, int) else 0)
+
+    # Typer labels every flag `<bool>` in help, as if it took a value; an empty metavar
+    # shows flags as what they are. Patched where Click resolves the group and each command.
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _untyped_flags(super().get_params(ctx))
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            _untyped_flags(command.get_params(ctx))
+        return command
+
+
+def _untyped_flags(params: list[Any]) -> list[Any]:
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
 
 
 app = typer.Typer(
@@ -61,9 +83,31 @@ app = typer.Typer(
     name="mlpcli",
     help="Train multilayer perceptrons from YAML configs on a NumPy engine.",
     no_args_is_help=True,
-    add_completion=False,
+    rich_markup_mode="markdown",  # docstring paragraphs reflow to the terminal's width
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from mlpcli.runs import versions
+
+        print("  ".join(f"{name} {version}" for name, version in versions().items()))
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="print the versions of mlpcli, numpy and python, and exit",
+    ),
+) -> None:
+    """Train multilayer perceptrons from YAML configs on a NumPy engine."""
+
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -78,17 +122,22 @@ def _clean_errors(command: F) -> F:
         except (UserError, TrainingFailed) as exc:
             if os.environ.get("MLPCLI_DEBUG"):
                 raise
-            message = str(exc).replace("\r", "\\r").replace("\n", "\\n")  # always one line
-            print(f"error: {message}", file=sys.stderr)
+            print(f"error: {printable(str(exc))}", file=sys.stderr)  # always one line
             hint = getattr(exc, "hint", None)
             if hint:
-                print(f"hint: {hint}", file=sys.stderr)
+                print(f"hint: {printable(hint)}", file=sys.stderr)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:  # Ctrl-C outside training (which handles its own): exit 130
             print("interrupted", file=sys.stderr)
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+# Ctrl-C, `kill` / SLURM / Kubernetes, a closed terminal: each stops training the same way.
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
 
 
 def _notes(notes: list[str]) -> None:
@@ -109,39 +158,72 @@ def _data_notes() -> Any:
 
 
 @contextlib.contextmanager
-def _ctrl_c_stops(stop: threading.Event) -> Iterator[None]:
-    """The first Ctrl-C asks training to stop after the current batch; a second quits at once."""
+def _signals_stop(stop: threading.Event) -> Iterator[list[int]]:
+    """The first stop signal asks training to stop after the current batch; a second quits
+    at once. Yields the signals received: the exit code is 128 + the first one."""
+    received: list[int] = []
 
     def handle(signum: int, frame: Any) -> None:
         if stop.is_set():
             raise KeyboardInterrupt
+        received.append(signum)
         stop.set()
+        if signum == getattr(signal, "SIGHUP", None):
+            _detach_terminal()
         with contextlib.suppress(OSError):  # os.write: print() is not safe in a signal handler
-            os.write(2, b"\nstopping after this batch (Ctrl-C again to quit at once)\n")
+            name = signal.Signals(signum).name
+            again = "Ctrl-C" if signum == signal.SIGINT else name
+            os.write(
+                2, f"\n{name}: stopping after this batch ({again} again to quit at once)\n".encode()
+            )
 
+    previous = {}
     try:
-        previous = signal.signal(signal.SIGINT, handle)
-    except ValueError:  # not the main thread: leave Ctrl-C alone
-        yield
+        for signum in STOP_SIGNALS:
+            previous[signum] = signal.signal(signum, handle)
+    except ValueError:  # not the main thread: leave signals alone
+        yield received
         return
     try:
-        yield
+        yield received
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _detach_terminal() -> None:
+    """After SIGHUP the terminal is gone: output goes to /dev/null, not to an EIO error."""
+    with contextlib.suppress(OSError):
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 1)
+        os.dup2(null, 2)
+        os.close(null)
+
+
+def _exit_code(received: list[int]) -> int:
+    """128 + the signal that stopped training (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP)."""
+    return 128 + (received[0] if received else signal.SIGINT)
 
 
 @app.command()
 @_clean_errors
 def train(
-    config: Path | None = typer.Argument(None, help="the run's YAML config"),
+    config: Path | None = typer.Argument(None, metavar="CONFIG", help="the run's YAML config"),
     set_: list[str] = typer.Option(
-        [], "--set", help="override a config key: --set optimizer.lr=0.01"
+        [], "--set", metavar="KEY=VALUE", help="override a config key: --set optimizer.lr=0.01"
     ),
     runs_dir: Path | None = typer.Option(
-        None, "--runs-dir", help="folder that receives the run directory (default: runs)"
+        None,
+        "--runs-dir",
+        metavar="DIR",
+        help="folder that receives the run directory (default: runs)",
     ),
-    name: str | None = typer.Option(None, "--name", help="run name (overrides the config's)"),
-    seed: int | None = typer.Option(None, "--seed", help="seed (overrides the config's)"),
+    name: str | None = typer.Option(
+        None, "--name", metavar="NAME", help="run name (overrides the config's)"
+    ),
+    seed: int | None = typer.Option(
+        None, "--seed", metavar="N", help="seed (overrides the config's)"
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress output"),
     resume: Path | None = typer.Option(
         None,
@@ -150,13 +232,21 @@ def train(
         help="continue an interrupted run from its last checkpoint (instead of CONFIG)",
     ),
     grid: list[str] = typer.Option(
-        [], "--grid", help="KEY=V1,V2,...: train every combination (repeat for more keys)"
+        [],
+        "--grid",
+        metavar="KEY=V1,V2",
+        help="train every combination of the values (repeat for more keys)",
     ),
     repeat: int = typer.Option(
-        1, "--repeat", min=1, help="seeds per grid combination (seed, seed+1, ...)"
+        1, "--repeat", min=1, metavar="K", help="seeds per grid combination (seed, seed+1, ...)"
     ),
     jobs: int | None = typer.Option(
-        None, "--jobs", "-j", min=1, help="worker processes for --grid (default: CPU cores)"
+        None,
+        "--jobs",
+        "-j",
+        min=1,
+        metavar="N",
+        help="worker processes for --grid (default: CPU cores)",
     ),
 ) -> None:
     """Train a model from CONFIG and write a run directory (or --resume one).
@@ -194,13 +284,20 @@ def train(
         return
     if jobs is not None:
         raise UserError("--jobs goes with --grid or --repeat")
+    if resume is not None:
+        from mlpcli.grid import is_grid_folder, plan_from_record
+
+        if is_grid_folder(resume):
+            _grid_and_report(plan_from_record(resume), None, quiet)
+            return
     progress = display.progress_callback(quiet)
     callbacks = [progress] if progress else []
     if not quiet:
         callbacks.insert(0, _data_notes())
     stop = threading.Event()
+    received: list[int] = []
     try:
-        with _ctrl_c_stops(stop):
+        with _signals_stop(stop) as received:
             if resume is not None:
                 run_dir, result = resume, resume_run(resume, callbacks, stop)
             else:
@@ -212,15 +309,14 @@ def train(
         return
     except RunInterrupted as exc:
         display.close_progress(progress)
-        print(f"interrupted: {exc}", file=sys.stderr)
-        raise typer.Exit(exc.exit_code) from None
+        _say(f"interrupted: {exc}")
+        raise typer.Exit(_exit_code(received)) from None
     if result.status is RunStatus.INTERRUPTED:
-        print(
+        _say(
             f"interrupted: the last checkpoint and metrics.csv are saved in {run_dir}\n"
-            f"resume with: mlpcli train --resume {run_dir}",
-            file=sys.stderr,
+            f"resume with: mlpcli train --resume {run_dir}"
         )
-        raise typer.Exit(RunInterrupted.exit_code)
+        raise typer.Exit(_exit_code(received))
     if result.status is RunStatus.DIVERGED:
         raise TrainingFailed(f"{run_dir}: training diverged: {result.reason}")
     if len(result.restarts) > 1:
@@ -234,6 +330,12 @@ def train(
     display.stdout.print(f"run directory: {run_dir}", soft_wrap=True)
 
 
+def _say(text: str) -> None:
+    """A last line on stderr; a terminal closed meanwhile (SIGHUP) is no error."""
+    with contextlib.suppress(OSError):
+        print(text, file=sys.stderr, flush=True)
+
+
 @app.command("eval")
 @_clean_errors
 def eval_(
@@ -241,15 +343,19 @@ def eval_(
         ..., metavar="CHECKPOINT_OR_RUN_DIR", help="a .npz checkpoint, or a run directory"
     ),
     data: Path | None = typer.Option(
-        None, "--data", help="a CSV (or NPZ) to score; columns matched by name"
+        None, "--data", metavar="FILE", help="a CSV (or NPZ) to score; columns matched by name"
     ),
     split: str | None = typer.Option(
-        None, "--split", help="split of the run's own data: test (default), val or train"
+        None,
+        "--split",
+        metavar="SPLIT",
+        help="split of the run's own data: test (default), val or train",
     ),
     as_json: bool = typer.Option(False, "--json", help="machine-readable output only"),
     plot: Path | None = typer.Option(
         None,
         "--plot",
+        metavar="FILE.png",
         help="decision regions of a 2-feature classifier to an image file, with the scored rows "
         "(needs matplotlib: the 'plot' extra)",
     ),
@@ -260,10 +366,12 @@ def eval_(
     matrix. Regression: loss, MSE, RMSE, MAE and R².
     """
     from mlpcli import display
-    from mlpcli.evaluate import SPLITS, evaluate
+    from mlpcli.evaluate import SPLITS, check_output_path, evaluate
 
     if split is not None and split not in SPLITS:
         raise UserError(f"--split {split}: choose one of {', '.join(SPLITS)}")
+    if plot is not None:
+        check_output_path(plot, "--plot", [checkpoint, *([data] if data else [])])
     report = evaluate(checkpoint, data, split)
     _notes(report.notes)
     if plot is not None:
@@ -289,15 +397,32 @@ def _train_grid(
     quiet: bool,
 ) -> None:
     """`train --grid/--repeat`: every combination in parallel, then the compare table."""
-    from mlpcli import display
-    from mlpcli.compare import compare_runs
-    from mlpcli.grid import default_jobs, parse_grid, plan_grid, run_grid
+    from mlpcli.grid import parse_grid, plan_grid
 
     plan = plan_grid(config, overrides, parse_grid(grid), repeat, runs_dir)
+    _grid_and_report(plan, jobs, quiet)
+
+
+def _grid_and_report(plan: "GridPlan", jobs: int | None, quiet: bool) -> None:
+    """Run a grid's points (Ctrl-C / SIGTERM stop them all), then the compare table."""
+    from mlpcli import display
+    from mlpcli.compare import compare_runs
+    from mlpcli.grid import default_jobs, run_grid
+
     jobs = jobs or default_jobs()
     if not quiet:
         display.grid_start_line(plan, min(jobs, len(plan.points)))
-    outcomes = run_grid(plan, jobs, None if quiet else display.grid_progress_line)
+    stop = threading.Event()
+    with _signals_stop(stop) as received:
+        outcomes = run_grid(plan, jobs, None if quiet else display.grid_progress_line, stop)
+    if stop.is_set():
+        unfinished = [o for o in outcomes if o.status.resumable]
+        _say(
+            f"interrupted: {len(unfinished)} of {len(outcomes)} grid runs did not finish; "
+            f"grid.json is saved in {plan.folder}\n"
+            f"continue the grid with: mlpcli train --resume {plan.folder}"
+        )
+        raise typer.Exit(_exit_code(received))
     if any(o.run_dir for o in outcomes):
         display.show_comparison(compare_runs([plan.folder]))
     failed = [o for o in outcomes if not o.ok]
@@ -318,9 +443,11 @@ def predict(
         ..., metavar="CHECKPOINT_OR_RUN_DIR", help="a .npz checkpoint, or a run directory"
     ),
     data: Path = typer.Option(
-        ..., "--data", help="CSV, NPZ or Parquet rows to predict; no target needed"
+        ..., "--data", metavar="FILE", help="CSV, NPZ or Parquet rows to predict; no target needed"
     ),
-    out: Path | None = typer.Option(None, "--out", help="write the CSV here instead of stdout"),
+    out: Path | None = typer.Option(
+        None, "--out", metavar="FILE", help="write the CSV here instead of stdout"
+    ),
     proba: bool = typer.Option(False, "--proba", help="one probability column per class"),
     label: bool = typer.Option(False, "--label", help="with --proba: the predicted class too"),
     keep: list[str] = typer.Option(
@@ -332,8 +459,11 @@ def predict(
     One output row per input row, in input order; the input needs no target column, and
     columns the model does not use are ignored.
     """
+    from mlpcli.evaluate import check_output_path
     from mlpcli.evaluate import predict as predict_rows
 
+    if out is not None:
+        check_output_path(out, "--out", [checkpoint, data])
     predictions = predict_rows(checkpoint, data, proba, label, keep)
     _notes(predictions.notes)
     if out is None:
@@ -371,14 +501,24 @@ def inspect(
 @app.command()
 @_clean_errors
 def compare(
-    paths: list[Path] = typer.Argument(..., help="run directories, or folders of runs"),
-    sort: str | None = typer.Option(
-        None, "--sort", help="column or config key to sort by (default: val accuracy / R²)"
+    paths: list[Path] = typer.Argument(
+        ..., metavar="RUNS", help="run directories, or folders of runs"
     ),
-    top: int | None = typer.Option(None, "--top", min=1, help="show only the best N rows"),
+    sort: str | None = typer.Option(
+        None,
+        "--sort",
+        metavar="KEY",
+        help="column or config key to sort by (default: val accuracy / R²)",
+    ),
+    top: int | None = typer.Option(
+        None, "--top", min=1, metavar="N", help="show only the best N rows"
+    ),
     json_: bool = typer.Option(False, "--json", help="machine-readable output only"),
     plot: Path | None = typer.Option(
-        None, "--plot", help="learning curves to an image file (needs matplotlib: the 'plot' extra)"
+        None,
+        "--plot",
+        metavar="FILE.png",
+        help="learning curves to an image file (needs matplotlib: the 'plot' extra)",
     ),
     per_run: bool = typer.Option(
         False, "--per-run", help="one row per run, even for runs that differ only by seed"
@@ -387,7 +527,10 @@ def compare(
     """Compare runs: what differs between them, and which did best."""
     from mlpcli import display
     from mlpcli.compare import compare_runs
+    from mlpcli.evaluate import check_output_path
 
+    if plot is not None:
+        check_output_path(plot, "--plot", paths)
     comparison = compare_runs(paths, sort=sort, top=top, group=not per_run)
     if plot is not None:
         from mlpcli.plot import plot_curves
@@ -404,8 +547,8 @@ def compare(
 @app.command()
 @_clean_errors
 def validate(
-    config: Path = typer.Argument(..., help="the YAML config to check"),
-    set_: list[str] = typer.Option([], "--set", help="override a config key"),
+    config: Path = typer.Argument(..., metavar="CONFIG", help="the YAML config to check"),
+    set_: list[str] = typer.Option([], "--set", metavar="KEY=VALUE", help="override a config key"),
 ) -> None:
     """Check a config without training: resolved config, parameter count, dataset shape."""
     from mlpcli import display
@@ -448,24 +591,40 @@ def datasets(
         return
     rows = [[d.name, d.rows, d.features, d.task, d.classes or "-", d.where] for d in catalog()]
     columns = ["name", "rows", "features", "task", "classes", "source"]
-    display.stdout.print(display.rows_table("built-in datasets", columns, rows))
+    display.print_whole(display.rows_table("built-in datasets", columns, rows))
 
 
 @app.command()
 @_clean_errors
 def gradcheck(
-    config: Path = typer.Argument(..., help="the YAML config whose network to check"),
-    set_: list[str] = typer.Option([], "--set", help="override a config key"),
-    rows: int = typer.Option(8, "--rows", min=1, help="training rows to check on"),
+    config: Path = typer.Argument(
+        ..., metavar="CONFIG", help="the YAML config whose network to check"
+    ),
+    set_: list[str] = typer.Option([], "--set", metavar="KEY=VALUE", help="override a config key"),
+    rows: int = typer.Option(8, "--rows", min=1, metavar="N", help="training rows to check on"),
+    sample: int | None = typer.Option(
+        None,
+        "--sample",
+        min=0,
+        metavar="K",
+        help="check K random entries of each weight and bias (0: all; default: all up to "
+        "20,000 parameters, else 30)",
+    ),
 ) -> None:
-    """Check backprop of the configured network against finite differences (float64)."""
+    """Check backprop of the configured network against finite differences (float64).
+
+    Prints what it checks and an estimate of the time first; a progress bar on a terminal.
+    """
     from mlpcli import display
-    from mlpcli.checks import TOLERANCE, gradcheck
+    from mlpcli.checks import TOLERANCE, plan_gradcheck, run_gradcheck
     from mlpcli.config import load_config
     from mlpcli.data import load_dataset
 
     cfg = load_config(config, list(set_))
-    checks = gradcheck(cfg, load_dataset(cfg.data, cfg.seed), rows)
+    plan = plan_gradcheck(cfg, load_dataset(cfg.data, cfg.seed), rows, sample)
+    display.gradcheck_start_line(plan)
+    with display.CountBar("gradcheck", plan.total) as bar:
+        checks = run_gradcheck(plan, bar)
     display.stdout.print(display.gradcheck_table(checks, TOLERANCE))
     worst = max(c.relative_error for c in checks)
     if worst >= TOLERANCE:
@@ -476,12 +635,128 @@ def gradcheck(
 
 
 @app.command()
+@_clean_errors
+def export(
+    source: Path = typer.Argument(
+        ..., metavar="RUN_OR_CHECKPOINT", help="a run directory (its final model) or a .npz"
+    ),
+    fmt: str = typer.Option("onnx", "--format", metavar="FORMAT", help="onnx (the only one)"),
+    out: Path = typer.Option(..., "--out", metavar="FILE", help="the file to write: model.onnx"),
+) -> None:
+    """Export the final model, preprocessing included, for other runtimes (ONNX).
+
+    The graph takes the raw columns (one double matrix `features` for numeric data, else one
+    input per column) and gives `probabilities` and `label` (classifier) or `values`
+    (regression); see docs/export.md.
+    """
+    from mlpcli.export import export as export_model
+
+    done = export_model(source, out, fmt)
+    inputs = (
+        f"input 'features' [N, {done.n_features}] double"
+        if done.inputs == ["features"]
+        else f"{len(done.inputs)} inputs, one per column"
+    )
+    print(
+        f"exported {done.checkpoint} to {done.path} (ONNX opset {done.opset}; {inputs}; "
+        f"outputs {', '.join(done.outputs)})"
+    )
+
+
+@app.command()
 def schema() -> None:
     """Print the config's JSON Schema (for editor completion and checks)."""
-    from mlpcli.config import RunConfig
+    from mlpcli.config import json_schema
 
-    print(json.dumps(RunConfig.model_json_schema(), indent=2))
+    print(json.dumps(json_schema(), indent=2))
+
+
+@app.command()
+@_clean_errors
+def report(
+    paths: list[Path] = typer.Argument(
+        ..., metavar="RUNS_DIR_OR_RUNS...", help="run directories, or folders of runs"
+    ),
+    out: Path = typer.Option(Path("report.html"), "--out", help="the HTML file to write"),
+    open_: bool = typer.Option(False, "--open", help="open the page in the web browser"),
+    watch: bool = typer.Option(
+        False, "--watch", help="rewrite the page while runs train (Ctrl-C ends); it reloads itself"
+    ),
+    every: float = typer.Option(
+        3.0, "--every", min=0.2, help="with --watch: seconds between checks for new epochs"
+    ),
+    sort: str | None = typer.Option(
+        None, "--sort", help="column or config key to sort the table by (as compare)"
+    ),
+    per_run: bool = typer.Option(
+        False, "--per-run", help="one row per run, even for runs that differ only by seed"
+    ),
+) -> None:
+    """The runs as one self-contained HTML page: table, curves, norms, search, best model.
+
+    Every script and style is inside the file (no network request), so it opens offline
+    and can be mailed. Needs plotly (the 'report' extra).
+    """
+    from mlpcli import report as pages
+
+    if not watch:
+        written = pages.write_report(paths, out, sort=sort, group=not per_run)
+    else:
+        stop = threading.Event()
+        with _signals_end_watch(stop):
+            if open_:
+                pages.write_report(paths, out, sort, not per_run, reload_seconds=every)
+                _open_page(out)
+                open_ = False
+            written = pages.watch(
+                paths,
+                out,
+                every,
+                stop,
+                on_write=lambda w: print(f"report: {w.path} ({w.runs} runs)", file=sys.stderr),
+                sort=sort,
+                group=not per_run,
+            )
+    size = (written.bytes_total - written.bytes_script) / 1e6
+    print(
+        f"report: {written.path} ({written.runs} run{'s' if written.runs != 1 else ''}, "
+        f"{written.plots} plots, "
+        f"{size:.2f} MB besides plotly.js)",
+        file=sys.stderr,
+    )
+    if open_:
+        _open_page(out)
+
+
+def _open_page(out: Path) -> None:
+    import webbrowser
+
+    if not webbrowser.open(out.resolve().as_uri()):
+        print(f"no web browser found: open {out} yourself", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def _signals_end_watch(stop: threading.Event) -> Iterator[None]:
+    """Ctrl-C or SIGTERM sets `stop`: a watch loop ends after writing its last page."""
+
+    def handle(signum: int, frame: Any) -> None:
+        stop.set()
+
+    try:
+        previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except KeyboardInterrupt:  # Ctrl-C before a command could handle it (start-up)
+        _say("interrupted")
+        sys.exit(130)

@@ -17,16 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeGuard
 
-import yaml
-
-from mlpcli.errors import UserError
+from mlpcli.config import read_yaml
+from mlpcli.errors import UserError, printable
 from mlpcli.status import RunStatus
 
 RUN_FILES = ("summary.json", "config.yaml", "metrics.csv")
 NOT_HYPERPARAMETERS = ("name",)  # differs between runs by construction
 SPECIAL_SORTS = ("name", "epochs", "best_epoch", "time")
-SPARK = "▁▂▃▄▅▆▇█"
-NOT_FINITE = "\u00d7"  # a multiplication sign: the loss blew up
 JSON_SCHEMA_VERSION = 1
 
 
@@ -46,6 +43,7 @@ class Run:
     metrics: dict[str, float]  # train_/val_ at the best epoch, test_ of the kept model
     wall_seconds: float | None
     problems: list[str] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)  # summary.json as read (report shows it)
 
     @property
     def name(self) -> str:
@@ -170,7 +168,8 @@ def is_run_dir(path: Path) -> bool:
 
 def _walk(folder: Path) -> Iterable[Path]:
     try:
-        children = sorted(p for p in folder.iterdir() if p.is_dir())
+        # a link to a folder is not followed: a link to `..` would never end
+        children = sorted(p for p in folder.iterdir() if p.is_dir() and not p.is_symlink())
     except OSError:
         return
     for child in children:
@@ -194,7 +193,7 @@ def read_run(path: Path) -> Run:
     rows = _read_metrics(path / "metrics.csv", problems)
 
     status = RunStatus.parse(summary.get("status")) or RunStatus.CORRUPT
-    reason = str(summary.get("reason") or "")
+    reason = printable(str(summary.get("reason") or ""))[:200]
     if summary and status is RunStatus.CORRUPT:
         problems.append(f"summary.json: not a status mlpcli writes: {summary.get('status')!r:.40}")
     if status is RunStatus.RUNNING and not _alive(summary.get("pid")):
@@ -226,7 +225,7 @@ def read_run(path: Path) -> Run:
     if epochs_run is None and rows:
         epochs_run = len(rows)
     wall = summary.get("wall_seconds")
-    wall_seconds = float(wall) if _is_number(wall) else None
+    wall_seconds = float(wall) if _is_number(wall) and math.isfinite(wall) else None
     if wall_seconds is None and rows:
         wall_seconds = sum(row.get("seconds", 0.0) for row in rows)
     return Run(
@@ -242,14 +241,36 @@ def read_run(path: Path) -> Run:
         metrics=metrics,
         wall_seconds=wall_seconds,
         problems=problems,
+        summary=summary,
     )
+
+
+def _read_file(path: Path) -> str:
+    """A run file's text; a link to /dev/zero or a FIFO is not a run file (and never ends)."""
+    if path.exists() and not path.is_file():
+        raise OSError(f"{path.name} is not a regular file")
+    return path.read_text(encoding="utf-8")
+
+
+def _read_run_or_corrupt(path: Path) -> Run:
+    """`read_run`, and a run whose files hold values it cannot make sense of is corrupt."""
+    try:
+        return read_run(path)
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError, RecursionError) as exc:
+        why = f"its files hold values compare cannot read ({type(exc).__name__})"
+        return Run(
+            path, RunStatus.CORRUPT, why, None, "val_loss", {}, {}, None, None, {}, None, [why]
+        )
 
 
 def _read_summary(path: Path, problems: list[str]) -> dict[str, Any]:
     try:
-        content = json.loads(path.read_text(encoding="utf-8"))
+        content = json.loads(_read_file(path))
     except FileNotFoundError:
         problems.append("summary.json is missing")
+        return {}
+    except RecursionError:
+        problems.append("summary.json is unreadable (nested too deep)")
         return {}
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         problems.append(f"summary.json is unreadable ({_short(exc)})")
@@ -257,16 +278,21 @@ def _read_summary(path: Path, problems: list[str]) -> dict[str, Any]:
     if not isinstance(content, dict):
         problems.append("summary.json is not a JSON object")
         return {}
+    huge = [k for k, v in content.items() if type(v) is int and abs(v) >= 2**53]
+    if huge:
+        problems.append(f"summary.json: '{printable(huge[0])[:40]}' is out of range (ignored)")
     return content
 
 
 def _read_config(path: Path, problems: list[str]) -> Any:
-    try:
-        content = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    if not path.exists():
         problems.append("config.yaml is missing")
         return None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+    try:
+        if not path.is_file():
+            raise UserError(f"{path.name} is not a regular file")
+        content, _ = read_yaml(path)  # the limits every YAML reader applies
+    except UserError as exc:
         problems.append(f"config.yaml is unreadable ({_short(exc)})")
         return None
     if not isinstance(content, dict):
@@ -278,7 +304,7 @@ def _read_config(path: Path, problems: list[str]) -> Any:
 def _read_metrics(path: Path, problems: list[str]) -> list[dict[str, float]]:
     """Rows of metrics.csv; rows that do not parse (a run killed mid-write) are skipped."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = _read_file(path)
     except FileNotFoundError:
         return []  # a run that has not finished its first epoch yet
     except (OSError, UnicodeDecodeError) as exc:
@@ -291,7 +317,10 @@ def _read_metrics(path: Path, problems: list[str]) -> list[dict[str, float]]:
         try:
             if len(fields) != len(header):
                 raise ValueError
-            rows.append({k: float(v) for k, v in zip(header, fields, strict=True) if v != ""})
+            row = {k: float(v) for k, v in zip(header, fields, strict=True) if v != ""}
+            if not all(_is_count(row.get(k, 1.0)) for k in ("epoch", "restart")):
+                raise ValueError  # nan, inf, -3 or 2.5 as an epoch: not a row mlpcli wrote
+            rows.append(row)
         except ValueError:
             bad += 1
     if bad:
@@ -300,6 +329,10 @@ def _read_metrics(path: Path, problems: list[str]) -> list[dict[str, float]]:
         problems.append("metrics.csv has no 'epoch' column")
         return []
     return rows
+
+
+def _is_count(value: float) -> bool:
+    return math.isfinite(value) and value == int(value) and 0 <= value < 2**53
 
 
 def _alive(pid: Any) -> bool:
@@ -352,15 +385,20 @@ def _best_row(rows: list[dict[str, float]], monitor: str, minimize: bool) -> dic
 
 
 def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+    """A positive count from summary.json (an epoch, a restart), or None."""
+    return value if type(value) is int and 0 < value < 2**53 else None
 
 
 def _is_number(value: Any) -> TypeGuard[int | float]:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    """A JSON number a float can hold (inf and NaN included: a diverged run's loss)."""
+    if type(value) is int:
+        return abs(value) < 2**1023  # a 400-digit integer does not fit a float
+    return type(value) is float
 
 
 def _short(exc: Exception) -> str:
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return printable(text)[:200]
 
 
 def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
@@ -384,7 +422,7 @@ def compare_runs(
     paths: Sequence[Path], sort: str | None = None, top: int | None = None, group: bool = True
 ) -> Comparison:
     """Read the runs under `paths`, diff their configs, build sorted rows."""
-    runs = [read_run(p) for p in find_runs(paths)]
+    runs = [_read_run_or_corrupt(p) for p in find_runs(paths)]
     notes = []
     configs = [r.config for r in runs if r.config]
     common, differing = diff_configs(configs)
@@ -392,7 +430,7 @@ def compare_runs(
     if not grouped:
         rows = [Row(r.name, [r], _pick(r.config, differing)) for r in runs]
     else:
-        seeds = sorted({r.config["seed"] for r in runs if "seed" in r.config}, key=str)
+        seeds = sorted({r.config["seed"] for r in runs if "seed" in r.config}, key=_numeric_first)
         differing = [k for k in differing if k != "seed"]
         notes.append(
             f"runs that differ only by seed ({', '.join(map(str, seeds))}) are one row: "
@@ -440,25 +478,41 @@ def _shared_metric(tasks: list[str]) -> tuple[str, list[str]]:
 
 
 def diff_configs(configs: list[dict[str, Any]]) -> tuple[dict[str, Any], list[str]]:
-    """Keys identical in every config (with their value), and the keys that differ."""
+    """Keys identical in every config (with their value), and the keys that differ.
+
+    A key that only some kinds of a section have (`training.schedule.step_size` of the
+    step schedule) is no difference of its own where the section's `name` already differs:
+    when every config that has it agrees on it, it is left out of both.
+    """
     missing = object()
     keys = list(dict.fromkeys(k for c in configs for k in c if k not in NOT_HYPERPARAMETERS))
     common, differing = {}, []
     for key in keys:
         values = [c.get(key, missing) for c in configs]
-        if all(v is not missing and v == values[0] for v in values):
+        present = [v for v in values if v is not missing]
+        if len(present) == len(values) and all(v == values[0] for v in values):
             common[key] = values[0]
-        elif missing in values and _kind_differs(configs, key):
-            continue  # a key of one optimizer / schedule kind: the kind's name column says it
-        else:
+        elif not (_of_another_kind(key, configs) and all(v == present[0] for v in present)):
             differing.append(key)
     return common, differing
 
 
-def _kind_differs(configs: list[dict[str, Any]], key: str) -> bool:
-    """Whether `key`'s section (`optimizer.momentum` -> optimizer) has different names."""
+def _of_another_kind(key: str, configs: list[dict[str, Any]]) -> bool:
+    """Whether the configs lacking `key` are exactly those whose section is another kind."""
     section = key.rpartition(".")[0]
-    return bool(section) and len({str(c.get(f"{section}.name")) for c in configs}) > 1
+    name = f"{section}.name"
+    if not section or key == name:
+        return False
+    having = {json.dumps(c.get(name), default=str) for c in configs if key in c}
+    lacking = {json.dumps(c.get(name), default=str) for c in configs if key not in c}
+    return all(name in c for c in configs) and not having & lacking
+
+
+def _numeric_first(value: Any) -> tuple[int, Any]:
+    """Sort key: numbers by value (2 before 10), then anything else as text."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return (0, value)
+    return (1, str(value))
 
 
 def _pick(config: dict[str, Any], keys: list[str]) -> dict[str, Any]:
@@ -557,36 +611,6 @@ def _best(rows: list[Row], key: str) -> Row | None:
     if not candidates:
         return None
     return min(candidates, key=lambda row: _sort_key(row, key))
-
-
-def sparkline(values: Sequence[float], width: int = 20) -> str:
-    """A unicode sparkline of a curve, squeezed to `width` characters by bucket means."""
-    if not values:
-        return ""
-    if len(values) > width:
-        buckets = [
-            values[i * len(values) // width : (i + 1) * len(values) // width] for i in range(width)
-        ]
-        values = [_finite_mean(b) for b in buckets]
-    finite = [v for v in values if math.isfinite(v)]
-    if not finite:
-        return NOT_FINITE * len(values)
-    lo, hi = min(finite), max(finite)
-    top = len(SPARK) - 1
-    out = []
-    for v in values:
-        if not math.isfinite(v):
-            out.append(NOT_FINITE)
-        elif hi == lo:
-            out.append(SPARK[top // 2])
-        else:
-            out.append(SPARK[round((v - lo) / (hi - lo) * top)])
-    return "".join(out)
-
-
-def _finite_mean(values: Sequence[float]) -> float:
-    finite = [v for v in values if math.isfinite(v)]
-    return statistics.fmean(finite) if finite else math.nan
 
 
 def _row_json(row: Row, keys: list[str]) -> dict[str, Any]:

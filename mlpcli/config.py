@@ -8,6 +8,7 @@ absolute) is what a run directory records.
 import copy
 import difflib
 import functools
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -62,8 +63,10 @@ Probability = Annotated[float, Field(ge=0.0, lt=1.0)]
 
 
 class Strict(BaseModel):
-    # strict about keys; no inf/nan sneaking past numeric bounds (`lr: .inf`)
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    # strict about keys; no inf/nan sneaking past numeric bounds (`lr: .inf`); strict types,
+    # so `batch_size: true` or `epochs: 1.5` is an error instead of a silent 1 (an int is
+    # still a valid float: `lr: 1`)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
 
 class Split(Strict):
@@ -528,6 +531,13 @@ class Training(Strict):
         "or last (the last epoch)",
     )
     checkpoint_every: int = Field(1, gt=0, description="epochs between writes of last.npz")
+    checkpoint_seconds: float = Field(
+        5.0,
+        ge=0.0,
+        le=86400.0,
+        description="and at most one write of last.npz / best.npz this often (the first epoch, "
+        "the end and an interrupt always write); 0: every checkpoint_every epochs",
+    )
 
     @model_validator(mode="after")
     def _keep_last_has_one_restart(self) -> "Training":
@@ -629,6 +639,24 @@ class RunConfig(Strict):
         return default
 
 
+def json_schema() -> dict[str, Any]:
+    """The config's JSON Schema, as `mlpcli schema` prints it for editors.
+
+    pydantic describes the models as validated; YAML shorthands accepted before validation
+    (`loss: mse` for `loss: {name: mse}`) are added here, so every config that loads also
+    validates against the schema.
+    """
+    schema = RunConfig.model_json_schema()
+    loss = schema["properties"]["loss"]
+    loss_name = {"type": "string", "enum": list(LOSSES)}
+    schema["properties"]["loss"] = {
+        "anyOf": [{k: v for k, v in loss.items() if k != "default"}, loss_name],
+        "default": loss.get("default"),
+        "description": "a loss name, or a mapping with its name and options",
+    }
+    return schema
+
+
 def primary_metric(task: str) -> str:
     """The per-epoch quality metric next to the loss: accuracy, or R² for regression."""
     return "accuracy" if task == "classification" else "r2"
@@ -650,21 +678,9 @@ def minimize(monitor: str) -> bool:
 
 def load_config(path: Path, overrides: list[str] | None = None) -> RunConfig:
     """Read, override and validate a YAML config; relative paths resolve against its folder."""
-    text = _read_text(path)
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise UserError(f"{where}: invalid YAML: {problem}") from None
+    raw, text = read_yaml(path)
     if raw is None:
         raw = {}
-    if _expanded_size(raw) > MAX_CONFIG_NODES:
-        raise UserError(
-            f"{path}: the config expands to more than {MAX_CONFIG_NODES} values "
-            "(YAML anchors/aliases nested too deep?)"
-        )
     if not isinstance(raw, dict):
         raise UserError(f"{path}: a config must be a mapping of keys, not {type(raw).__name__}")
     for item in overrides or []:
@@ -677,7 +693,86 @@ def load_config(path: Path, overrides: list[str] | None = None) -> RunConfig:
     return cfg
 
 
+# Limits every YAML file mlpcli reads is held to (a config, a run's config.yaml): a real
+# config is a few hundred bytes, a dozen levels and a few hundred values.
+MAX_CONFIG_BYTES = 1_000_000
+MAX_CONFIG_DEPTH = 64
 MAX_CONFIG_NODES = 10_000
+
+
+def read_yaml(path: Path) -> tuple[Any, str]:
+    """A YAML file's content and text, under the size, depth and alias limits; UserError else.
+
+    A key given twice in one mapping is an error (YAML would silently keep the last).
+    """
+    text = _read_text(path)
+    _check_depth(path, text)
+    try:
+        raw = yaml.load(text, Loader=_Loader)
+    except _DuplicateKey as exc:
+        raise UserError(f"{path}:{exc.line}: {exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise UserError(f"{where}: invalid YAML: {_short(str(problem))}") from None
+    except RecursionError:  # pragma: no cover - _check_depth refuses such files first
+        raise UserError(f"{path}: nested deeper than {MAX_CONFIG_DEPTH} levels") from None
+    if _expanded_size(raw) > MAX_CONFIG_NODES:
+        raise UserError(
+            f"{path}: the config expands to more than {MAX_CONFIG_NODES} values "
+            "(YAML anchors/aliases nested too deep?)"
+        )
+    return raw, text
+
+
+def _check_depth(path: Path, text: str) -> None:
+    """Refuse deep nesting from the event stream, before the recursive composer sees it."""
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=_Loader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_CONFIG_DEPTH:
+                    line = event.start_mark.line + 1 if event.start_mark else "?"
+                    raise UserError(f"{path}:{line}: nested deeper than {MAX_CONFIG_DEPTH} levels")
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.YAMLError:
+        return  # the loader reports the syntax error with its line
+
+
+class _DuplicateKey(yaml.YAMLError):
+    def __init__(self, key: Any, line: int, first: int) -> None:
+        super().__init__(f"key {_short(repr(key))} appears twice (first on line {first})")
+        self.line = line
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys and reads `1e-3` as a number (as YAML 1.2 does)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag.endswith(":merge"):
+                continue
+            key = self.construct_object(key_node)
+            line = key_node.start_mark.line + 1
+            try:
+                if key in seen:
+                    raise _DuplicateKey(key, line, seen[key])
+                seen[key] = line
+            except TypeError:
+                continue  # an unhashable key: SafeLoader reports it
+        return super().construct_mapping(node, deep=deep)
+
+
+# YAML 1.1 reads `1e-3` (no dot) as a string; a number is what every user means by it.
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9]+(?:\.[0-9]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
 
 
 def _expanded_size(node: Any, budget: int = MAX_CONFIG_NODES + 1) -> int:
@@ -730,12 +825,20 @@ def dump_config(cfg: RunConfig) -> str:
 
 
 def _read_text(path: Path) -> str:
+    """A config's text, at most MAX_CONFIG_BYTES of it (a device or a huge file is refused)."""
     try:
-        return path.read_text(encoding="utf-8")
+        with path.open("rb") as f:
+            data = f.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise UserError(f"{path}: config file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: cannot read config: {exc}") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read config: {exc.strerror or exc}") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise UserError(f"{path}: larger than {MAX_CONFIG_BYTES:,} bytes: not a config")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: cannot read config: not UTF-8 text (byte {exc.start})") from None
 
 
 def _apply_override(raw: dict[str, Any], item: str) -> None:
@@ -743,11 +846,18 @@ def _apply_override(raw: dict[str, Any], item: str) -> None:
     key, sep, text = item.partition("=")
     if not sep or not key.strip():
         raise UserError(f"--set {item}: expected KEY=VALUE, e.g. --set optimizer.lr=0.01")
-    try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
-        value = text
     parts = key.strip().split(".")
+    bad = next((p for p in parts if not _KEY_PART.fullmatch(p)), None)
+    if bad is not None:
+        what = "an empty part" if not bad else f"'{_short(bad, 40)}'"
+        raise UserError(
+            f"--set {_short(item, 60)}: not a dotted config key ({what}); "
+            "e.g. --set optimizer.lr=0.01 or --set model.hidden.0.units=64"
+        )
+    try:
+        value = yaml.load(text, Loader=_Loader)
+    except (yaml.YAMLError, RecursionError):
+        value = text
     node: Any = raw
     default: Any = _defaults()
     for i, part in enumerate(parts):
@@ -772,6 +882,9 @@ def _apply_override(raw: dict[str, Any], item: str) -> None:
                 node = node[part]
         else:
             raise UserError(f"--set {key}: '{'.'.join(parts[:i])}' is not a mapping")
+
+
+_KEY_PART = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|[0-9]+")
 
 
 @functools.cache
@@ -814,8 +927,9 @@ def _describe(exc: ValidationError, path: Path, text: str, overrides: list[str])
             and not isinstance(err["input"], dict)
         ):
             message += f" (got {_short(repr(err['input']))})"
-    for item in overrides:
-        if key and item.partition("=")[0].strip() in (key, *_prefixes(key)):
+    for item in reversed(overrides):  # the last --set of a key is the one that counts
+        target = item.partition("=")[0].strip()
+        if key and (target == key or key.startswith(f"{target}.") or target.startswith(f"{key}.")):
             return f"--set {item}: {key}: {message}"
     line = _line_of(text, loc)
     where = f"{path}:{line}" if line else str(path)
@@ -839,11 +953,6 @@ def _split_union_tags(path: tuple[Any, ...]) -> tuple[list[str], list[str]]:
         else:
             loc.append(part)
     return tags, loc
-
-
-def _prefixes(key: str) -> list[str]:
-    parts = key.split(".")
-    return [".".join(parts[:i]) for i in range(1, len(parts))]
 
 
 def _model_at(loc: list[str]) -> type[BaseModel] | None:

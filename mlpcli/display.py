@@ -4,8 +4,11 @@ Progress goes to stderr: rich bars on a terminal, one plain line per epoch other
 (CI logs), nothing with --quiet. Rich honours NO_COLOR by itself.
 """
 
+import math
+import statistics
 import sys
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from rich import box
@@ -19,16 +22,17 @@ from rich.progress import (
     Progress,
     TextColumn,
     TimeElapsedColumn,
+    TimeRemainingColumn,
     TransferSpeedColumn,
 )
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
-from mlpcli.compare import sparkline
 from mlpcli.status import RunStatus
 from mlpcli.train import Callback, EpochRecord, Trainer, TrainResult
 
 if TYPE_CHECKING:
+    from mlpcli.checks import GradcheckPlan
     from mlpcli.compare import Comparison
     from mlpcli.data.inspect import Inspection
     from mlpcli.evaluate import EvalReport
@@ -67,23 +71,50 @@ class PlainProgress(Callback):
         print(f"{result.status}: {result.reason}", file=sys.stderr, flush=True)
 
 
+def live_metrics(metrics: dict[str, float], width: int) -> str:
+    """The epoch's metrics in at most `width` characters: all of them, else shorter names,
+    else the validation ones, else the losses; a narrow terminal drops, it never folds."""
+    names = {k: k.replace("accuracy", "acc") for k in metrics}
+    val = {k: v for k, v in metrics.items() if k.startswith("val_")} or metrics
+    losses = {k: v for k, v in val.items() if k.endswith("_loss")} or val
+    candidates = [
+        _fmt(metrics),
+        "  ".join(f"{names[k]} {v:.4f}" for k, v in metrics.items()),
+        " ".join(f"{names[k]} {v:.4f}" for k, v in val.items()),
+        " ".join(f"{names[k]} {v:.4f}" for k, v in losses.items()),
+    ]
+    return next((text for text in candidates if len(text) <= width), candidates[-1])
+
+
 class RichProgress(Callback):
-    """An epoch bar with live metrics and a batch bar, redrawn a few times a second."""
+    """An epoch bar with live metrics and a batch bar, redrawn a few times a second.
+
+    Laid out for the terminal's width: the label, bar, count and time keep their room
+    (the bar shrinks on narrow terminals) and the metrics get what is left (`live_metrics`).
+    """
 
     REFRESH_SECONDS = 0.1
 
-    def __init__(self) -> None:
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or stderr
+        width = self.console.width
+        self.bar_width = 20 if width >= 70 else 10
         self.progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.fields[metrics]}"),
-            console=stderr,
+            TextColumn("[bold]{task.description}", table_column=Column(no_wrap=True)),
+            BarColumn(bar_width=self.bar_width),
+            MofNCompleteColumn(table_column=Column(no_wrap=True)),
+            TimeElapsedColumn(table_column=Column(no_wrap=True)),
+            TextColumn(
+                "{task.fields[metrics]}",
+                table_column=Column(no_wrap=True, overflow="ellipsis", ratio=1),
+            ),
+            console=self.console,
         )
+        self.label_width = 7  # "batches", or "restart k/n"
         self.epochs: Any = None
         self.batches: Any = None
         self.last_draw = 0.0
+        self.count_width = 7
 
     def on_train_start(self, trainer: Trainer) -> None:
         self.progress.start()
@@ -91,6 +122,8 @@ class RichProgress(Callback):
     def on_restart_start(self, trainer: Trainer, restart: int) -> None:
         t = trainer.cfg.training
         label = f"restart {restart}/{t.restarts}" if t.restarts > 1 else "epochs"
+        self.label_width = max(len(label), 7)
+        self.count_width = 2 * len(str(t.epochs)) + 1
         if self.epochs is not None:
             self.progress.remove_task(self.epochs)
             self.progress.remove_task(self.batches)
@@ -104,11 +137,19 @@ class RichProgress(Callback):
             self.progress.update(self.batches, completed=batch, total=n_batches)
 
     def on_epoch_end(self, trainer: Trainer, record: EpochRecord) -> None:
-        self.progress.update(self.epochs, completed=record.epoch, metrics=_fmt(record.metrics))
+        self.progress.update(
+            self.epochs, completed=record.epoch, metrics=live_metrics(record.metrics, self.room())
+        )
+
+    def room(self) -> int:
+        """Characters left for the metrics once the other columns have theirs."""
+        elapsed = 7  # 0:00:00
+        used = self.label_width + self.bar_width + self.count_width + elapsed + 4  # 4 gaps
+        return max(self.console.width - used, 10)
 
     def on_train_end(self, trainer: Trainer, result: TrainResult) -> None:
         self.progress.stop()
-        stderr.print(f"[bold]{result.status}[/]: {result.reason}")
+        self.console.print(f"[bold]{result.status}[/]: {result.reason}")
 
 
 class DownloadBar:
@@ -206,13 +247,73 @@ def rows_table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
 def gradcheck_table(checks: list[Any], tolerance: float) -> Table:
     """Per parameter: analytic gradient norm and relative error against finite differences."""
     table = Table(title="gradient check (float64, central differences)")
-    for col in ("parameter", "shape", "|grad|", "relative error", ""):
+    for col in ("parameter", "shape", "checked", "|grad|", "relative error", ""):
         table.add_column(col, justify="left" if col in ("parameter", "") else "right")
     for c in checks:
         verdict = "[green]ok[/]" if c.relative_error < tolerance else "[red]FAIL[/]"
         shape = "x".join(map(str, c.shape))
-        table.add_row(c.name, shape, f"{c.grad_norm:.3e}", f"{c.relative_error:.2e}", verdict)
+        checked = "all" if c.checked == c.size else f"{c.checked:,}"
+        table.add_row(
+            c.name, shape, checked, f"{c.grad_norm:.3e}", f"{c.relative_error:.2e}", verdict
+        )
     return table
+
+
+def gradcheck_start_line(plan: "GradcheckPlan") -> None:
+    """What the check will do and about how long it takes, on stderr, before it starts."""
+    n = len(plan.entries)
+    what = (
+        f"all {plan.n_params:,} parameters"
+        if plan.sample is None
+        else f"{plan.total:,} of {plan.n_params:,} parameters "
+        f"(up to {plan.sample} at random in each of the {n} tensors; --sample 0 checks all)"
+    )
+    slow = "; --sample K checks fewer" if plan.sample is None and plan.estimate_seconds > 60 else ""
+    print(
+        f"gradcheck: {what} on {len(plan.x)} rows, {2 * plan.total:,} forward passes, "
+        f"about {_fmt_seconds(plan.estimate_seconds)}{slow}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+class CountBar:
+    """A bar for `total` steps with time remaining, on a terminal's stderr; else nothing.
+
+    Called once per step; redrawn at most ten times a second.
+    """
+
+    def __init__(self, label: str, total: int) -> None:
+        self.total = total
+        self.done = 0
+        self.last_draw = 0.0
+        self.progress: Progress | None = None
+        if stderr.is_terminal:
+            self.progress = Progress(
+                TextColumn(f"[bold]{escape(label)}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=stderr,
+                transient=True,
+            )
+            self.task = self.progress.add_task(label, total=total)
+
+    def __enter__(self) -> "CountBar":
+        if self.progress is not None:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+    def __call__(self) -> None:
+        self.done += 1
+        now = time.monotonic()
+        if self.progress is not None and (now - self.last_draw >= 0.1 or self.done == self.total):
+            self.last_draw = now
+            self.progress.update(self.task, completed=self.done)
 
 
 def close_progress(progress: Callback | None) -> None:
@@ -285,19 +386,20 @@ def status_style(status: str) -> str:
 
 
 def show_comparison(comparison: "Comparison") -> None:
-    """The keys every run shares, the table, then notes and the best run."""
-    if comparison.common:
+    """The keys every run shares, the table, then notes and the best run.
+
+    On a terminal the table is laid out for its width (`compare_table`); a pipe or a log
+    file has no width to respect, so the table is printed whole there.
+    """
+    common = {k: v for k, v in comparison.common.items() if v is not None}  # unset options
+    if common:
         stdout.print(Text("same in every run:", style="dim"))
-        stdout.print(_common_table(comparison.common))
-    table = compare_table(comparison)
-    # A pipe or a log file has no width to respect: print the table whole, not squeezed
-    # to 80 columns.
-    if stdout.is_terminal:
-        stdout.print(table)
+        stdout.print(_common_table(common))
+    table = compare_table(comparison, stdout.width if stdout.is_terminal else None)
+    if natural_width(table) > stdout.width:  # names are never cut: wider than the terminal
+        Console(width=natural_width(table), file=stdout.file, no_color=stdout.no_color).print(table)
     else:
-        wide = stdout.options.update(max_width=1000)
-        width = max(stdout.width, Measurement.get(stdout, wide, table).maximum)
-        Console(width=width).print(table)
+        stdout.print(table)
     for note in comparison.notes:
         stdout.print(Text(f"note: {note}", style="dim"))
     best = comparison.best
@@ -309,6 +411,23 @@ def show_comparison(comparison: "Comparison") -> None:
         stdout.print(Text.assemble("best: ", (best.label, "bold green"), shown))
         if len(best.runs) == 1:
             stdout.print(f"      {best.runs[0].path}", soft_wrap=True, highlight=False)
+
+
+def print_whole(table: Table, console: Console | None = None) -> None:
+    """A table on a terminal as the terminal's width allows; elsewhere (a pipe, a file) at
+    its natural width, so that no cell (a path, a run name) is cut or folded."""
+    console = console or stdout
+    if console.is_terminal:
+        console.print(table)
+        return
+    width = max(console.width, natural_width(table, console))
+    Console(width=width, file=console.file, no_color=console.no_color).print(table)
+
+
+def natural_width(table: Table, console: Console | None = None) -> int:
+    """The width a table takes when nothing is wrapped."""
+    console = console or stdout
+    return Measurement.get(console, console.options.update(max_width=10_000), table).maximum
 
 
 def _common_table(common: dict[str, Any]) -> Table:
@@ -326,11 +445,46 @@ def _common_table(common: dict[str, Any]) -> Table:
     return table
 
 
-def compare_table(comparison: "Comparison") -> Table:
-    """One row per run (or seed group): status, differing hyperparameters, metrics, curve."""
+# Narrower and narrower layouts of the compare table, tried in turn until one fits the
+# terminal: first the curve goes, then time, test loss, the epoch column; then the spread
+# is written compactly and headers keep only a key's last part; then a status every row
+# shares moves to the title, and the test metric goes. Run names are never cut or folded:
+# when even the narrowest layout is too wide, the table is printed wider than the terminal.
+_DROPS = ["curve", "time", "test_loss", "compact", "epochs", "n", "status", "test"]
+COMPARE_LAYOUTS: list[set[str]] = [set(_DROPS[:i]) for i in range(len(_DROPS) + 1)]
+
+
+def compare_table(comparison: "Comparison", width: int | None = None) -> Table:
+    """One row per run (or seed group): status, differing hyperparameters, metrics, curve.
+
+    With a `width`, the widest layout of `COMPARE_LAYOUTS` that fits it; without, all columns.
+    """
+    table = _compare_table(comparison, COMPARE_LAYOUTS[0])
+    if width is None:
+        return table
+    for drop in COMPARE_LAYOUTS[1:]:
+        if natural_width(table) <= width:
+            break
+        table = _compare_table(comparison, drop)
+    return table
+
+
+def _headers(keys: list[str], short: bool) -> list[str]:
+    """`optimizer.\nlr` (two lines, no wider than the last part), or just `lr` if unique."""
+    tails = [k.rpartition(".")[2] for k in keys]
+    if short and len(set(tails)) == len(tails):
+        return tails
+    return [f"{head}{dot}\n{tail}" for head, dot, tail in (k.rpartition(".") for k in keys)]
+
+
+def _compare_table(comparison: "Comparison", drop: set[str]) -> Table:
+    statuses = {row.status for row in comparison.rows}
+    same_status = "status" in drop and len(statuses) == 1
     title = f"runs by {comparison.sort}" + (
         " (mean ± std over seeds)" if comparison.grouped else ""
     )
+    if same_status:
+        title += f", all {statuses.pop()}"
     table = Table(
         title=title,
         title_justify="left",
@@ -338,21 +492,29 @@ def compare_table(comparison: "Comparison") -> Table:
         pad_edge=False,
         collapse_padding=True,
     )
+    compact = "compact" in drop
+    metrics = [
+        k
+        for k in comparison.columns
+        if k == comparison.sort or not (k in drop or ("test" in drop and k.startswith("test_")))
+    ]
     table.add_column("", no_wrap=True)
-    table.add_column("run", overflow="fold")
-    table.add_column("status", overflow="fold")
-    for key in comparison.differing:
-        # "optimizer.\nlr": the header no wider than the dotted key's last part
-        head, dot, tail = key.rpartition(".")
-        table.add_column(f"{head}{dot}\n{tail}" if dot else key, justify="right", overflow="fold")
-    if comparison.grouped:
+    table.add_column("run", no_wrap=True)
+    if not same_status:
+        table.add_column("status", no_wrap=True)
+    for header in _headers(comparison.differing, short=compact):
+        table.add_column(header, justify="right", no_wrap=True)
+    if comparison.grouped and "n" not in drop:
         table.add_column("n", justify="right")
-    table.add_column("epoch\nbest/run", justify="right", no_wrap=True)
-    for key in comparison.columns:
+    if "epochs" not in drop:
+        table.add_column("epoch\nbest/run", justify="right", no_wrap=True)
+    for key in metrics:
         header = key.replace("_", "\n", 1).replace("accuracy", "acc")
         table.add_column(header, justify="right", no_wrap=True)
-    table.add_column("time", justify="right", no_wrap=True)
-    table.add_column("val loss", no_wrap=True)
+    if "time" not in drop:
+        table.add_column("time", justify="right", no_wrap=True)
+    if "curve" not in drop:
+        table.add_column("val loss", no_wrap=True)
     for row in comparison.rows:
         is_best = row is comparison.best
         best_epoch, epochs = row.stat("best_epoch")[0], row.stat("epochs")[0]
@@ -360,20 +522,57 @@ def compare_table(comparison: "Comparison") -> Table:
         cells = [
             Text("★" if is_best else ""),
             Text(row.label),
-            Text(row.status, style=status_style(row.status)),
+            *([] if same_status else [Text(row.status, style=status_style(row.status))]),
             *(
                 Text(format_value(row.params[k]) if k in row.params else "-")
                 for k in comparison.differing
             ),
         ]
-        if comparison.grouped:
+        if comparison.grouped and "n" not in drop:
             cells.append(Text(str(len(row.runs))))
-        cells.append(Text(f"{_fmt_int(best_epoch)}/{_fmt_int(epochs)}"))
-        cells += [Text(_fmt_stat(key, *row.stat(key))) for key in comparison.columns]
-        cells.append(Text(_fmt_stat("time", *row.stat("time"))))
-        cells.append(Text(sparkline(row.val_loss_curve(), width=12)))
+        if "epochs" not in drop:
+            cells.append(Text(f"{_fmt_int(best_epoch)}/{_fmt_int(epochs)}"))
+        cells += [Text(_fmt_stat(key, *row.stat(key), compact=compact)) for key in metrics]
+        if "time" not in drop:
+            cells.append(Text(_fmt_stat("time", *row.stat("time"))))
+        if "curve" not in drop:
+            cells.append(Text(sparkline(row.val_loss_curve(), width=12)))
         table.add_row(*cells, style="bold" if is_best else None)
     return table
+
+
+SPARK = "▁▂▃▄▅▆▇█"
+NOT_FINITE = "\u00d7"  # a multiplication sign: the loss blew up
+
+
+def sparkline(values: Sequence[float], width: int = 20) -> str:
+    """A unicode sparkline of a curve, squeezed to `width` characters by bucket means."""
+    if not values:
+        return ""
+    if len(values) > width:
+        buckets = [
+            values[i * len(values) // width : (i + 1) * len(values) // width] for i in range(width)
+        ]
+        values = [_finite_mean(b) for b in buckets]
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite:
+        return NOT_FINITE * len(values)
+    lo, hi = min(finite), max(finite)
+    top = len(SPARK) - 1
+    out = []
+    for v in values:
+        if not math.isfinite(v):
+            out.append(NOT_FINITE)
+        elif hi == lo:
+            out.append(SPARK[top // 2])
+        else:
+            out.append(SPARK[round((v - lo) / (hi - lo) * top)])
+    return "".join(out)
+
+
+def _finite_mean(values: Sequence[float]) -> float:
+    finite = [v for v in values if math.isfinite(v)]
+    return statistics.fmean(finite) if finite else math.nan
 
 
 def _fmt_int(value: float | None) -> str:
@@ -393,7 +592,7 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
-def _fmt_stat(key: str, mean: float | None, std: float | None) -> str:
+def _fmt_stat(key: str, mean: float | None, std: float | None, compact: bool = False) -> str:
     if mean is None:
         return "-"
     if key == "time":
@@ -401,6 +600,8 @@ def _fmt_stat(key: str, mean: float | None, std: float | None) -> str:
         return text + spread
     if key in ("epochs", "best_epoch"):
         return f"{mean:.0f}" + (f" ± {std:.0f}" if std is not None else "")
+    if compact:  # 0.972±0.048: three digits, no spaces
+        return f"{mean:.3f}" + (f"±{std:.3f}" if std is not None else "")
     return f"{mean:.4f}" + (f" ± {std:.4f}" if std is not None else "")
 
 

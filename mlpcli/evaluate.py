@@ -10,6 +10,7 @@ use do not matter.
 
 import csv
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -118,16 +119,12 @@ def class_probabilities(logits: np.ndarray) -> np.ndarray:
 
 
 def resolve_checkpoint(path: Path) -> Path:
-    """A checkpoint file as given, or a run directory's best.npz (last.npz if it has none)."""
+    """A checkpoint file as given, or the checkpoint of a run directory's final model."""
     if not path.is_dir():
         return path
-    for name in ("best.npz", "last.npz"):
-        candidate = path / "checkpoints" / name
-        if candidate.exists():
-            return candidate
-    raise UserError(
-        f"{path}: a folder without checkpoints/best.npz or last.npz: not a run directory"
-    )
+    from mlpcli.runs import final_checkpoint
+
+    return final_checkpoint(path)
 
 
 def load_model(path: Path) -> SavedModel:
@@ -391,3 +388,30 @@ def predict(
         cells = [[*(k[i] for k in kept), *row] for i, row in enumerate(cells)]
         header = [*keep, *header]
     return Predictions(header, cells, rows.notes)
+
+
+# ----------------------------------------------------------------------------- output files
+
+RUN_DIR_MARKERS = ("summary.json", "metrics.csv", "checkpoints")
+
+
+def check_output_path(out: Path, flag: str, inputs: Sequence[Path] = ()) -> None:
+    """Refuse an output file (`--out`, `--plot`) that would overwrite an input or a run's file.
+
+    A new file may go anywhere, a run directory included; an existing file of a run
+    directory (its checkpoints, summary, metrics, config) is never overwritten.
+    """
+    target = out.resolve()
+    if target.is_dir():
+        raise UserError(f"{flag} {out}: is a folder; give a file name")
+    for given in inputs:
+        if given.exists() and target == given.resolve():
+            raise UserError(f"{flag} {out}: is an input of this command; choose another file")
+    if not target.exists():
+        return
+    for folder in (target.parent, target.parent.parent):
+        if any((folder / name).exists() for name in RUN_DIR_MARKERS):
+            raise UserError(
+                f"{flag} {out}: would overwrite a file of the run directory {folder}; "
+                "choose another file"
+            )

@@ -7,19 +7,22 @@ value, a crash) is recorded with its status; the others go on.
 """
 
 import itertools
+import json
 import multiprocessing
 import os
 import re
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from contextlib import contextmanager
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from mlpcli.config import RunConfig, load_config
+from mlpcli.config import RunConfig, config_from_dict, load_config
 from mlpcli.errors import UserError
 from mlpcli.status import RunStatus
 
@@ -35,6 +38,8 @@ class GridPoint:
     overrides: list[str]
     config: RunConfig | None = None
     error: str | None = None  # why the config is invalid
+    resume: Path | None = None  # a run dir of an earlier, interrupted session: resume it
+    done: "GridOutcome | None" = None  # its outcome, when an earlier session finished it
 
 
 @dataclass
@@ -49,6 +54,9 @@ class GridOutcome:
     @property
     def ok(self) -> bool:
         return self.status.succeeded
+
+
+NOT_STARTED = "stopped before it started"
 
 
 @dataclass
@@ -136,8 +144,15 @@ def run_grid(
     plan: GridPlan,
     jobs: int | None = None,
     on_done: Callable[[GridOutcome, int, int], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> list[GridOutcome]:
-    """Train the plan's valid points on `jobs` worker processes; outcomes in plan order."""
+    """Train the plan's valid points on `jobs` worker processes; outcomes in plan order.
+
+    Setting `stop` (the CLI's signal handler does) stops every worker after its batch and
+    starts nothing more: those runs end `interrupted`, the points not started say so, and
+    grid.json records all of it for `mlpcli train --resume GRID_DIR`.
+    """
+    stop = stop if stop is not None else threading.Event()
     total = len(plan.points)
     outcomes: dict[int, GridOutcome] = {}
 
@@ -148,59 +163,143 @@ def run_grid(
 
     todo = []
     for i, point in enumerate(plan.points):
-        if point.config is None:
+        if point.done is not None:
+            done(i, point.done)
+        elif point.config is None and point.resume is None:
             done(i, GridOutcome(point, RunStatus.INVALID, point.error or "invalid config"))
         else:
             todo.append(i)
     jobs = min(jobs or default_jobs(), len(todo)) if todo else 1
-    if jobs <= 1:
+    try:
+        if jobs <= 1:
+            for i in todo:
+                done(i, train_point(plan.points[i], plan.folder, stop))
+        else:
+            _run_parallel(plan, todo, jobs, done, stop)
+    finally:  # a second Ctrl-C included: record what is known
         for i in todo:
-            done(i, train_point(plan.points[i], plan.folder))
-    else:
-        _run_parallel(plan, todo, jobs, done)
-    _write_record(plan, [outcomes[i] for i in range(total)])
+            if i not in outcomes:
+                outcomes[i] = GridOutcome(plan.points[i], RunStatus.INTERRUPTED, NOT_STARTED)
+        _write_record(plan, [outcomes[i] for i in range(total)])
     return [outcomes[i] for i in range(total)]
 
 
 def _run_parallel(
-    plan: GridPlan, todo: list[int], jobs: int, done: Callable[[int, GridOutcome], None]
+    plan: GridPlan,
+    todo: list[int],
+    jobs: int,
+    done: Callable[[int, GridOutcome], None],
+    stop: threading.Event,
 ) -> None:
     # spawn, not fork: a forked child would inherit the parent's BLAS thread pool and
     # terminal state; spawn costs one import of mlpcli per worker, once.
     context = multiprocessing.get_context("spawn")
     with (
         _blas_threads_per_worker(jobs),
-        ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool,
+        ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_init) as pool,
     ):
-        futures = {pool.submit(train_point, plan.points[i], plan.folder): i for i in todo}
+        futures: dict[Future[GridOutcome], int] = {
+            pool.submit(train_point, plan.points[i], plan.folder): i for i in todo
+        }
+        pending = set(futures)
+        stopping = False
         try:
-            for future in as_completed(futures):
-                i = futures[future]
-                try:
-                    outcome = future.result()
-                except Exception as exc:  # the worker process died (killed, out of memory)
-                    outcome = GridOutcome(
-                        plan.points[i], RunStatus.ERROR, f"worker process failed: {exc}"
-                    )
-                done(i, outcome)
+            while pending:
+                finished, pending = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    i = futures[future]
+                    done(i, _outcome_of(future, plan.points[i], stop))
+                if stop.is_set() and not stopping:
+                    stopping = True
+                    _stop_workers(pending)
         except KeyboardInterrupt:
             pool.shutdown(wait=False, cancel_futures=True)
             raise
 
 
-def train_point(point: GridPoint, folder: Path) -> GridOutcome:
-    """Train one combination into `folder`; never raises, so one failure stops nothing."""
-    from mlpcli.runs import train_run
-
-    assert point.config is not None
-    start = time.perf_counter()
+def _outcome_of(
+    future: "Future[GridOutcome]", point: GridPoint, stop: threading.Event
+) -> GridOutcome:
+    if future.cancelled():
+        return GridOutcome(point, RunStatus.INTERRUPTED, NOT_STARTED)
     try:
-        run_dir, result = train_run(point.config, folder, [])
+        return future.result()
+    except Exception as exc:  # the worker process died (killed, out of memory)
+        if stop.is_set():  # e.g. Ctrl-C reached a worker still starting up
+            return GridOutcome(point, RunStatus.INTERRUPTED, NOT_STARTED)
+        return GridOutcome(point, RunStatus.ERROR, f"worker process failed: {exc}")
+
+
+def _stop_workers(pending: "set[Future[GridOutcome]]") -> None:
+    """Nothing queued starts; every worker stops after its batch.
+
+    A Ctrl-C in a terminal reaches the workers by itself (one process group); a SIGTERM
+    sent to this process alone does not, so it is passed on (a worker takes the second of
+    two signals that close together as the same request).
+    """
+    for future in pending:
+        future.cancel()
+    for child in multiprocessing.active_children():
+        if child.pid is not None:
+            with suppress(OSError):
+                os.kill(child.pid, signal.SIGTERM)
+
+
+# In a worker process: set by its signal handler, checked between batches.
+_STOP = threading.Event()
+_SIGNAL_ECHO_SECONDS = 2.0
+
+
+def _worker_init() -> None:
+    """A worker stops its run after the batch on SIGINT / SIGTERM / SIGHUP, like `train`.
+
+    A second signal within a couple of seconds is the same request arriving twice (the
+    terminal's Ctrl-C and the one the grid passes on); a later one quits at once.
+    """
+    first: list[float] = []
+
+    def handle(signum: int, frame: Any) -> None:
+        now = time.monotonic()
+        if first and now - first[0] > _SIGNAL_ECHO_SECONDS:
+            raise KeyboardInterrupt
+        if not first:
+            first.append(now)
+        _STOP.set()
+
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), handle)
+
+
+def train_point(point: GridPoint, folder: Path, stop: threading.Event | None = None) -> GridOutcome:
+    """Train (or resume) one combination into `folder`; never raises, so one failure
+    stops nothing."""
+    from mlpcli.runs import AlreadyFinished, RunInterrupted, resume_run, train_run
+
+    stop = stop if stop is not None else _STOP
+    start = time.perf_counter()
+    if stop.is_set():
+        return GridOutcome(point, RunStatus.INTERRUPTED, NOT_STARTED)
+    try:
+        if point.resume is not None:
+            run_dir, result = point.resume, resume_run(point.resume, [], stop)
+        else:
+            assert point.config is not None
+            run_dir, result = train_run(point.config, folder, [], stop)
+    except AlreadyFinished as exc:  # it finished after grid.json was written
+        return GridOutcome(point, exc.status, "finished in an earlier session", point.resume)
+    except RunInterrupted as exc:  # before training started, or a second signal
+        status, message = RunStatus.INTERRUPTED, NOT_STARTED if exc.run_dir is None else str(exc)
+        return GridOutcome(point, status, message, exc.run_dir, seconds=time.perf_counter() - start)
     except UserError as exc:  # e.g. a data file this combination points to is missing
-        return GridOutcome(point, RunStatus.INVALID, str(exc), seconds=time.perf_counter() - start)
+        return GridOutcome(
+            point, RunStatus.INVALID, str(exc), point.resume, seconds=time.perf_counter() - start
+        )
     except Exception as exc:  # a bug in one combination must not take the grid down
         message = f"{type(exc).__name__}: {exc}"
-        return GridOutcome(point, RunStatus.ERROR, message, seconds=time.perf_counter() - start)
+        return GridOutcome(
+            point, RunStatus.ERROR, message, point.resume, seconds=time.perf_counter() - start
+        )
     return GridOutcome(
         point, result.status, result.reason, run_dir, result.final, time.perf_counter() - start
     )
@@ -245,7 +344,8 @@ def _create_folder(runs_dir: Path, name: str) -> Path:
 
 
 def _write_record(plan: GridPlan, outcomes: list[GridOutcome]) -> None:
-    """grid.json: the grid, and every combination's outcome (failed ones have no run dir)."""
+    """grid.json: the grid, and every combination's outcome (failed ones have no run dir)
+    and resolved config, so that `train --resume GRID_DIR` can finish the grid."""
     from mlpcli.runs import write_json_atomic
 
     record: dict[str, Any] = {
@@ -258,8 +358,59 @@ def _write_record(plan: GridPlan, outcomes: list[GridOutcome]) -> None:
                 "status": o.status,
                 "message": o.message,
                 "run_dir": o.run_dir.name if o.run_dir else None,
+                "config": o.point.config.model_dump(mode="json") if o.point.config else None,
             }
             for o in outcomes
         ],
     }
     write_json_atomic(plan.folder / "grid.json", record)
+
+
+def is_grid_folder(path: Path) -> bool:
+    return (path / "grid.json").is_file() and not (path / "summary.json").exists()
+
+
+def plan_from_record(folder: Path) -> GridPlan:
+    """The plan of an interrupted grid from its grid.json: finished points are kept,
+    interrupted runs resumed, the points never started trained."""
+    path = folder / "grid.json"
+    try:
+        if path.stat().st_size > 50 << 20:
+            raise UserError(f"{path}: too large for a grid record")
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise UserError(f"{path}: cannot read the grid record: {exc}") from None
+    runs = record.get("runs") if isinstance(record, dict) else None
+    if not isinstance(runs, list) or not isinstance(record.get("grid"), dict):
+        raise UserError(f"{path}: not a grid record (no 'grid' and 'runs')")
+    points = [_point_from_record(path, i, entry) for i, entry in enumerate(runs)]
+    repeat = record.get("repeat")
+    return GridPlan(folder, points, record["grid"], repeat if type(repeat) is int else 1)
+
+
+def _point_from_record(path: Path, i: int, entry: Any) -> GridPoint:
+    where = f"{path}: runs[{i}]"
+    if not isinstance(entry, dict):
+        raise UserError(f"{where} is not a mapping")
+    name, values, message = entry.get("name"), entry.get("values"), entry.get("message", "")
+    status = RunStatus.parse(entry.get("status"))
+    if status is None and entry.get("status") in (RunStatus.INVALID, RunStatus.ERROR):
+        status = RunStatus(entry["status"])
+    if not isinstance(name, str) or not isinstance(values, dict) or status is None:
+        raise UserError(f"{where}: needs a 'name', 'values' and a run status")
+    run_name = entry.get("run_dir")
+    if run_name is not None and (
+        not isinstance(run_name, str) or Path(run_name).name != run_name or run_name[:1] in ".~"
+    ):
+        raise UserError(f"{where}: 'run_dir' must name a folder inside the grid folder")
+    run_dir = path.parent / run_name if run_name else None
+    point = GridPoint(name, {str(k): str(v) for k, v in values.items()}, [])
+    if status.finished or status is RunStatus.INVALID:
+        point.done = GridOutcome(point, status, str(message), run_dir)
+    elif run_dir is not None:
+        point.resume = run_dir
+    elif isinstance(entry.get("config"), dict):
+        point.config = config_from_dict(entry["config"], f"{where} config")
+    else:
+        point.error = f"{message} (grid.json holds no config to start it with)"
+    return point

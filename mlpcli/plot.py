@@ -1,7 +1,7 @@
 """Pictures: learning curves of compared runs (`mlpcli compare --plot curves.png`) and the
 decision regions of a 2-feature classifier (`mlpcli eval RUN --plot boundary.png`).
 
-matplotlib is an optional extra (`pip install "mlpcli[plot]"`), imported only here and
+matplotlib is an optional extra (`pip install ".[plot]"` in a clone), imported only here and
 only when a plot is asked for. It draws on a bare `Figure`, not pyplot, so no GUI backend
 or global figure state is involved.
 """
@@ -19,55 +19,104 @@ from mlpcli.evaluate import class_probabilities
 if TYPE_CHECKING:
     from mlpcli.evaluate import SavedModel
 
-INSTALL_HINT = 'pip install "mlpcli[plot]"  (or: pip install matplotlib)'
+# The name `mlpcli` on the public package index belongs to an unrelated project, so the
+# hint names the source: the extra of a clone, or matplotlib itself.
+INSTALL_HINT = 'pip install matplotlib  (or, in a clone of mlpcli: pip install ".[plot]")'
 
 
 def plot_curves(comparison: Comparison, path: Path) -> None:
-    """Train (solid) and val (dashed) loss and primary metric per epoch, a colour per row."""
-    Figure = _figure_class(path)
+    """Write the learning curves of `curves_figure` to an image file."""
+    _save(curves_figure(comparison, _figure_class(path)), path)
+
+
+def curves_figure(comparison: Comparison, Figure: Any) -> Any:
+    """Train (solid) and val (dashed) loss and primary metric per epoch, a colour per row.
+
+    A row of several runs (seeds) is drawn as its mean per epoch, with a band of one sample
+    standard deviation around the val curve, so that forty seeds stay four readable curves.
+    """
     from matplotlib.lines import Line2D
 
     metric = comparison.metric
     panels = ["loss"] if metric == "loss" else ["loss", metric]
-    fig = Figure(figsize=(5.5 * len(panels), 4.5), layout="constrained")
+    fig = Figure(figsize=(5.0 * len(panels) + 2.6, 4.5), layout="constrained")
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     colours = _colours(len(comparison.rows))
     labels = [_label(row, comparison.differing) for row in comparison.rows]
     if len(set(labels)) < len(labels):  # same hyperparameters twice: tell them apart by name
         labels = [f"{row.label}: {text}" for row, text in zip(comparison.rows, labels, strict=True)]
     for row, colour, label in zip(comparison.rows, colours, labels, strict=True):
-        for n, run in enumerate(row.runs):
-            epochs = run.curves.get("epoch", [])
-            for ax, panel in zip(axes, panels, strict=True):
-                for split, style in (("train", "-"), ("val", "--")):
-                    values = run.curves.get(f"{split}_{panel}")
-                    if values and len(values) == len(epochs):
-                        first = n == 0 and split == "train"
-                        ax.plot(
-                            epochs,
-                            values,
-                            style,
-                            color=colour,
-                            linewidth=1.2,
-                            label=label if first else None,
-                        )
+        for ax, panel in zip(axes, panels, strict=True):
+            for split, style in (("train", "-"), ("val", "--")):
+                curve = mean_curve(row, f"{split}_{panel}")
+                if curve is None:
+                    continue
+                epochs, mean, std = curve
+                ax.plot(
+                    epochs,
+                    mean,
+                    style,
+                    color=colour,
+                    linewidth=1.3,
+                    label=label if split == "train" else None,
+                )
+                if std is not None and split == "val":  # one band a row: the curve that ranks
+                    low, high = mean - std, mean + std
+                    if panel != "loss":  # accuracy and R² have a ceiling of 1
+                        high = np.minimum(high, 1.0)
+                    ax.fill_between(epochs, low, high, color=colour, alpha=0.2, linewidth=0)
     for ax, panel in zip(axes, panels, strict=True):
         ax.set_xlabel("epoch")
         ax.set_ylabel(panel)
         ax.grid(alpha=0.3)
         if panel == "loss" and _positive(ax):
             ax.set_yscale("log")  # early epochs' loss would flatten the rest
-    if axes[0].get_legend_handles_labels()[0]:
-        runs = axes[0].legend(fontsize="small", title=", ".join(comparison.differing) or None)
-        if len(axes) == 1:
-            axes[0].add_artist(runs)  # keep it when the train/val legend joins this panel
-    styles = [Line2D([], [], color="grey", linestyle=s) for s in ("-", "--")]
-    axes[-1].legend(styles, ["train", "val"], fontsize="small", loc="lower left")
-    fig.suptitle(f"learning curves ({len(comparison.rows)} rows)")
-    try:
-        fig.savefig(path, dpi=120)
-    except (OSError, ValueError) as exc:
-        raise UserError(f"--plot {path}: cannot write the plot: {exc}") from None
+    handles, names = axes[0].get_legend_handles_labels()
+    styles: list[Any] = [Line2D([], [], color="grey", linestyle=s) for s in ("-", "--")]
+    style_names = ["train", "val"]
+    if any(len(row.runs) > 1 for row in comparison.rows):
+        from matplotlib.patches import Patch
+
+        styles.append(Patch(color="grey", alpha=0.3))
+        style_names.append("val ± 1 std\nover seeds")
+    # Outside the panels, on the right: a legend never covers a curve.
+    title = "\n".join(comparison.differing) or None
+    fig.legend(
+        handles + styles,
+        names + style_names,
+        loc="outside right upper",
+        fontsize="small",
+        title=title,
+        title_fontsize="small",
+    )
+    seeds = sum(len(row.runs) for row in comparison.rows)
+    runs = f", {seeds} runs" if seeds > len(comparison.rows) else ""
+    fig.suptitle(f"learning curves ({len(comparison.rows)} rows{runs})")
+    return fig
+
+
+def mean_curve(row: Row, key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
+    """Epochs, the mean of `key` over the row's runs, and the sample std (None for one run).
+
+    Each epoch averages the runs that reached it (early stopping ends runs at different
+    epochs); non-finite values (a diverged run) are left out.
+    """
+    by_epoch: dict[int, list[float]] = {}
+    for run in row.runs:
+        numbers, values = run.curves.get("epoch", []), run.curves.get(key)
+        if not values or len(values) != len(numbers):
+            continue
+        for epoch, value in zip(numbers, values, strict=True):
+            if np.isfinite(value):
+                by_epoch.setdefault(int(epoch), []).append(value)
+    if not by_epoch:
+        return None
+    epochs = np.array(sorted(by_epoch))
+    mean = np.array([np.mean(by_epoch[e]) for e in epochs])
+    if len(row.runs) == 1:
+        return epochs, mean, None
+    std = np.array([np.std(by_epoch[e], ddof=1) if len(by_epoch[e]) > 1 else 0.0 for e in epochs])
+    return epochs, mean, std
 
 
 def _label(row: Row, differing: list[str]) -> str:
@@ -146,7 +195,7 @@ def plot_boundary(
     wrong = predicted != rows.y
     colours = _colours(len(saved.class_names))
 
-    fig = Figure(figsize=(6.4, 5.0), layout="constrained")
+    fig = Figure(figsize=(7.6, 5.0), layout="constrained")
     ax = fig.add_subplot()
     # Each pixel takes its predicted class's colour, paler where the model is less sure.
     k = len(saved.class_names)
@@ -180,7 +229,8 @@ def plot_boundary(
         )
     ax.set_xlabel(saved.feature_names[0])
     ax.set_ylabel(saved.feature_names[1])
-    ax.legend(fontsize="small", loc="upper right", framealpha=0.85)
+    # Outside the axes, on the right: the legend never covers a point of the plane.
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
     accuracy = 1.0 - float(wrong.mean()) if len(wrong) else float("nan")
     fig.suptitle(f"{_run_name(saved.path)}: decision regions", fontsize="medium")
     scored = data.name if data else f"{split or 'test'} split"

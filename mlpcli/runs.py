@@ -10,7 +10,6 @@ import json
 import math
 import os
 import platform
-import tempfile
 import threading
 import time
 from datetime import datetime
@@ -18,23 +17,17 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
-import yaml
 
 from mlpcli import __version__
-from mlpcli.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from mlpcli.config import RunConfig, config_from_dict, dump_config
+from mlpcli.checkpoint import load_checkpoint, save_checkpoint
+from mlpcli.config import RunConfig, config_from_dict, dump_config, read_yaml
 from mlpcli.errors import UserError
+from mlpcli.resume import TrainerState, is_float, state_from_checkpoint, state_to_checkpoint
 from mlpcli.status import RunStatus
-from mlpcli.train import (
-    Callback,
-    EpochRecord,
-    Finished,
-    RestartProgress,
-    RestartResult,
-    Trainer,
-    TrainerState,
-    TrainResult,
-)
+from mlpcli.train import Callback, EpochRecord, Trainer, TrainResult
+from mlpcli.writes import open_append, refuse_links, write_json_atomic, write_text_atomic
+
+RUN_FILES = ("config.yaml", "metrics.csv", "summary.json", "checkpoints")
 
 
 def create_run_dir(runs_dir: Path, name: str) -> Path:
@@ -57,39 +50,17 @@ def create_run_dir(runs_dir: Path, name: str) -> Path:
     raise UserError(f"{runs_dir}: too many runs named '{name}' in the same second")
 
 
-def write_json_atomic(path: Path, content: dict[str, Any]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(content, f, indent=2)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:  # a second Ctrl-C included: leave no temporary file behind
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def versions() -> dict[str, str]:
     return {"mlpcli": __version__, "numpy": np.__version__, "python": platform.python_version()}
 
 
 def checkpoint_payload(
-    trainer: Trainer,
-    metrics: dict[str, float],
-    state: TrainerState | None = None,
-    resume: bool = False,
+    trainer: Trainer, metrics: dict[str, float], state: TrainerState, resume: bool = False
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """The arrays and meta of a checkpoint of `state` (default: the trainer's state now).
-
-    With `resume`, the checkpoint also carries what `--resume` needs beyond the weights and
-    optimizer state: `resume.*` arrays and a `resume` entry in meta (docs/runs.md).
-    """
+    """The arrays and meta of a checkpoint of `state`: the model, how to rebuild and use it,
+    and the trainer state (all of it, for `--resume`, with `resume`: mlpcli/resume.py)."""
     data, model = trainer.data, trainer.model
-    state = state if state is not None else trainer.state()
-    arrays = dict(state.weights)
-    arrays.update({f"optimizer.{k}": v for k, v in state.optimizer.items()})
+    arrays, state_meta = state_to_checkpoint(state, resume)
     meta = {
         "mlpcli_version": __version__,
         "config": trainer.cfg.model_dump(mode="json"),
@@ -103,118 +74,27 @@ def checkpoint_payload(
         "class_weight": None if trainer.class_weight is None else trainer.class_weight.tolist(),
         "target_name": data.target_name,
         "class_names": data.class_names,
-        "restart": state.restart,
-        "epoch": state.epoch,
         "metrics": metrics,
-        "rng_state": state.rng,
-        "schedule_state": state.schedule,
+        **state_meta,
     }
-    if resume:
-        p = state.progress
-        if p is not None:
-            arrays["resume.restart_best_weights"] = p.best_weights
-        if state.best_weights is not None:
-            arrays["resume.best_weights"] = state.best_weights
-        meta["resume"] = {
-            "restart_best": None if p is None else p.best,
-            "restart_best_epoch": None if p is None else p.best_epoch,
-            "wait": None if p is None else p.wait,
-            "best_value": state.best_value,
-            "best_restart": state.best_where[0],
-            "best_epoch": state.best_where[1],
-            "finished": [
-                {**vars(result), "status": status, "reason": reason}
-                for result, status, reason in state.finished
-            ],
-        }
     return arrays, meta
 
 
-def state_from_checkpoint(path: Path, ckpt: Checkpoint, trainer: Trainer) -> TrainerState:
-    """The trainer state a `resume` checkpoint holds, checked against the trainer's model."""
-    meta, arrays, model = ckpt.meta, ckpt.arrays, trainer.model
-    info = meta.get("resume")
-    if not isinstance(info, dict):
-        raise UserError(f"{path}: the checkpoint has no resume state (meta 'resume' is missing)")
-    if meta["sizes"] != model.sizes or meta.get("dtype") != model.dtype.name:
-        raise UserError(f"{path}: the checkpoint's model does not match the run's config")
-
-    def flat(key: str) -> np.ndarray:
-        value = arrays.get(key)
-        if value is None:
-            raise UserError(f"{path}: not a valid checkpoint: missing '{key}'")
-        if value.shape != (model.n_params,) or value.dtype != model.dtype:
-            raise UserError(
-                f"{path}: '{key}' has shape {value.shape} and dtype {value.dtype}, "
-                f"expected ({model.n_params},) {model.dtype}"
-            )
-        return value
-
-    optimizer = {
-        k.removeprefix("optimizer."): v for k, v in arrays.items() if k.startswith("optimizer.")
-    }
-    sizes = {model.n_params, *(q.value.size for q in model.params)}
-    for key, value in optimizer.items():
-        ok = (
-            value.shape == () and value.dtype.kind in "iu"
-            if key == "t"
-            else value.dtype == model.dtype and value.size in sizes
-        )
-        if not ok or not np.isfinite(value).all():
-            raise UserError(f"{path}: 'optimizer.{key}' does not fit the model's parameters")
-    if "t" not in optimizer:
-        raise UserError(f"{path}: not a valid checkpoint: missing 'optimizer.t'")
-    try:
-        wait = info["wait"]
-        progress = (
-            None
-            if wait is None
-            else RestartProgress(
-                float(info["restart_best"]),
-                int(info["restart_best_epoch"]),
-                int(wait),
-                flat("resume.restart_best_weights"),
-            )
-        )
-        finished: list[Finished] = [
-            (
-                RestartResult(
-                    int(r["restart"]),
-                    float(r["best_value"]),
-                    int(r["best_epoch"]),
-                    int(r["epochs_run"]),
-                ),
-                RunStatus(r["status"]),
-                str(r["reason"]),
-            )
-            for r in info["finished"]
-        ]
-        state = TrainerState(
-            restart=int(meta["restart"]),
-            epoch=int(meta["epoch"]),
-            weights=ckpt.weights(),
-            optimizer=optimizer,
-            schedule=dict(meta["schedule_state"]),
-            rng=dict(meta["rng_state"]),
-            progress=progress,
-            best_value=float(info["best_value"]),
-            best_where=(int(info["best_restart"]), int(info["best_epoch"])),
-            best_weights=flat("resume.best_weights") if "resume.best_weights" in arrays else None,
-            finished=finished,
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise UserError(f"{path}: not a valid checkpoint: bad resume state ({exc!r})") from None
-    return state
-
-
-# Per-epoch checkpoints are atomic (temp file + rename), so a killed process never leaves
-# half a file; fsyncing them as well (~8 ms each) would double the time of a small run, so
-# that is done at most this often, and always for the final and the interrupt checkpoint.
+# Checkpoints are atomic (temp file + rename), so a killed process never leaves half a file;
+# fsyncing them as well (~8 ms each) is done at most this often, and always for the final
+# and the interrupt checkpoint.
 SYNC_SECONDS = 5.0
 
 
 class RunWriter(Callback):
-    """Writes the run directory as training goes: a new run, or one being resumed."""
+    """Writes the run directory as training goes: a new run, or one being resumed.
+
+    Every epoch: a metrics.csv row, flushed. Checkpoints: the newest epoch end and the best
+    one are kept in memory and written (best.npz first, then last.npz) at the first epoch,
+    then every `checkpoint_every` epochs but at most once every `checkpoint_seconds`, at
+    the end and on an interrupt. So a last.npz on disk is always an epoch end with
+    best.npz the best up to it, and `--resume` continues exactly from there.
+    """
 
     def __init__(
         self,
@@ -231,18 +111,23 @@ class RunWriter(Callback):
         self.metrics_file: IO[str] | None = None
         self.writer: Any = None
         self.summary: dict[str, Any] = {}
-        # The last epoch end when it is not in last.npz yet (checkpoint_every > 1): what an
-        # interrupt writes, since the weights of a half-done epoch cannot be resumed exactly.
-        self.pending: tuple[TrainerState, dict[str, float]] | None = None
+        # The newest epoch end and the best one, with their metrics, and whether they are
+        # on disk yet. The weights of a half-done epoch are never saved: they cannot be
+        # resumed exactly (its shuffled order and dropout draws are spent).
+        self.last: tuple[TrainerState, dict[str, float]] | None = None
+        self.best: tuple[TrainerState, dict[str, float]] | None = None
+        self.unsaved: set[str] = set()  # of "best", "last"
+        self.last_write: float | None = None  # monotonic time of the last checkpoint write
         self.last_sync = time.monotonic()
 
     def on_train_start(self, trainer: Trainer) -> None:
         now = datetime.now().isoformat(timespec="seconds")
         if self.resumed is None:
-            (self.run_dir / "config.yaml").write_text(dump_config(self.cfg), encoding="utf-8")
+            write_text_atomic(self.run_dir / "config.yaml", dump_config(self.cfg))
             self.summary = {
                 "name": self.cfg.name,
                 "status": RunStatus.RUNNING,
+                "reason": "training",
                 "pid": os.getpid(),
                 "started": now,
                 "task": trainer.data.task,
@@ -250,12 +135,16 @@ class RunWriter(Callback):
                 "n_params": trainer.model.n_params,
                 "rows": {name: len(part) for name, part in trainer.data.parts.items()},
                 "versions": versions(),
+                # what a finished run reports, as of the last checkpoint: none yet
+                **_outcome(trainer, None, 0, {}),
+                "wall_seconds": 0.0,
+                "finished": None,
             }
         else:
             self.summary = {**self.resumed, "status": RunStatus.RUNNING, "pid": os.getpid()}
+            self.summary["reason"] = "training"
             self.summary["resumed"] = [*self.resumed.get("resumed", []), now]
-            for stale in ("reason", "interrupted"):
-                self.summary.pop(stale, None)
+            self.summary.pop("interrupted", None)
         write_json_atomic(self.run_dir / "summary.json", self.summary)
 
     def on_epoch_end(self, trainer: Trainer, record: EpochRecord) -> None:
@@ -266,44 +155,54 @@ class RunWriter(Callback):
         self.writer.writerow(row)
         assert self.metrics_file is not None
         self.metrics_file.flush()
-        state = trainer.state()
-        durable = self._sync_due()
+        self.last = (trainer.state(), record.metrics)
+        self.unsaved.add("last")
         if record.is_best:
-            best = checkpoint_payload(trainer, record.metrics, state)
-            save_checkpoint(self.run_dir / "checkpoints" / "best.npz", *best, durable=durable)
-        if record.epoch % self.cfg.training.checkpoint_every == 0:
-            self._save_last(trainer, state, record.metrics, durable)
-            self.pending = None
-        else:
-            self.pending = (state, record.metrics)
+            self.best = self.last
+            self.unsaved.add("best")
+        if self._checkpoint_due(record.epoch):
+            self._save(trainer, durable=self._sync_due())
 
     def _open_metrics(self, columns: list[str]) -> None:
         path = self.run_dir / "metrics.csv"
         header = _csv_header(path) if self.resumed is not None else None
-        self.metrics_file = path.open("a" if header else "w", newline="", encoding="utf-8")
+        self.metrics_file = open_append(path, truncate=not header)
         self.writer = csv.DictWriter(self.metrics_file, fieldnames=header or columns)
         if not header:
             self.writer.writeheader()
 
+    def _checkpoint_due(self, epoch: int) -> bool:
+        t = self.cfg.training
+        if epoch % t.checkpoint_every:
+            return False
+        return self.last_write is None or (
+            time.monotonic() - self.last_write >= t.checkpoint_seconds
+        )
+
     def _sync_due(self) -> bool:
-        """Whether this epoch's checkpoints are also fsynced (every SYNC_SECONDS at most)."""
+        """Whether this write is also fsynced (every SYNC_SECONDS at most)."""
         now = time.monotonic()
         if now - self.last_sync < SYNC_SECONDS:
             return False
         self.last_sync = now
         return True
 
-    def _save_last(
-        self,
-        trainer: Trainer,
-        state: TrainerState,
-        metrics: dict[str, float],
-        durable: bool = True,
-    ) -> None:
-        arrays, meta = checkpoint_payload(trainer, metrics, state, resume=True)
-        meta["resume"]["wall_seconds"] = self._seconds()
-        save_checkpoint(self.run_dir / "checkpoints" / "last.npz", arrays, meta, durable)
-        self.summary["last_checkpoint"] = {"restart": state.restart, "epoch": state.epoch}
+    def _save(self, trainer: Trainer, durable: bool = True) -> None:
+        """Write what is not on disk yet: best.npz first, so last.npz is never ahead of it."""
+        folder = self.run_dir / "checkpoints"
+        if "best" in self.unsaved and self.best is not None:
+            state, metrics = self.best
+            arrays, meta = checkpoint_payload(trainer, metrics, state)
+            save_checkpoint(folder / "best.npz", arrays, meta, durable)
+            self.unsaved.discard("best")
+        if "last" in self.unsaved and self.last is not None:
+            state, metrics = self.last
+            arrays, meta = checkpoint_payload(trainer, metrics, state, resume=True)
+            meta["resume"]["wall_seconds"] = self._seconds()
+            save_checkpoint(folder / "last.npz", arrays, meta, durable)
+            self.unsaved.discard("last")
+            self.summary["last_checkpoint"] = {"restart": state.restart, "epoch": state.epoch}
+        self.last_write = time.monotonic()
 
     def _seconds(self) -> float:
         return round(self.prior_seconds + time.time() - self.started, 3)
@@ -311,29 +210,31 @@ class RunWriter(Callback):
     def on_train_end(self, trainer: Trainer, result: TrainResult) -> None:
         if self.metrics_file is not None:
             self.metrics_file.close()
+        self._save(trainer)
         now = datetime.now().isoformat(timespec="seconds")
         if result.status is RunStatus.INTERRUPTED:
-            if self.pending is not None:
-                self._save_last(trainer, *self.pending)
             where = self.summary.get("last_checkpoint")
             resumes = (
                 f"--resume goes on after epoch {where['epoch']} of restart {where['restart']}"
                 if where
                 else "no epoch had ended: --resume starts from the beginning"
             )
+            if self.last is not None:  # else: a resumed run stopped before an epoch ended
+                state = self.last[0]
+                self.summary.update(
+                    _outcome(trainer, state, _epochs_run(state), self._final_metrics(trainer))
+                )
             self.summary.update(
                 {
                     "status": RunStatus.INTERRUPTED,
                     "reason": f"{result.reason}; {resumes}",
                     "wall_seconds": self._seconds(),
+                    "finished": None,
                     "interrupted": now,
                 }
             )
             write_json_atomic(self.run_dir / "summary.json", self.summary)
             return
-        if result.status is not RunStatus.DIVERGED:
-            flat = {f"{split}_{k}": v for split, m in result.final.items() for k, v in m.items()}
-            self._save_last(trainer, trainer.state(), flat)
         self.summary.update(
             {
                 "status": result.status,
@@ -344,6 +245,7 @@ class RunWriter(Callback):
                 "best_value": result.best_value,
                 "restarts": [vars(r) for r in result.restarts],
                 "final": result.final,
+                "final_model": _final_model(result.keep, *result.final_where),
                 "wall_seconds": self._seconds(),
                 "finished": now,
             }
@@ -351,6 +253,57 @@ class RunWriter(Callback):
         if len(result.restarts) > 1:
             self.summary["restart_spread"] = result.spread
         write_json_atomic(self.run_dir / "summary.json", self.summary)
+
+    def _final_metrics(self, trainer: Trainer) -> dict[str, dict[str, float]]:
+        """The final model's metrics as of the last checkpoint (best.npz or last.npz)."""
+        if self.cfg.training.keep == "best":
+            if trainer.best_weights is None:
+                return {}
+            trainer.model.flat.value[...] = trainer.best_weights
+        else:
+            assert self.last is not None
+            for p in trainer.model.params:
+                p.value[...] = self.last[0].weights[p.name]
+        return {name: trainer.evaluate(name) for name in trainer.X}
+
+
+def _final_model(keep: str, restart: int | None, epoch: int | None) -> dict[str, Any]:
+    """summary.json's `final_model`: which checkpoint holds the final model, which epoch."""
+    return {"keep": keep, "checkpoint": FINAL_MODELS[keep], "restart": restart, "epoch": epoch}
+
+
+def _epochs_run(state: TrainerState) -> int:
+    done = sum(result.epochs_run for result, _, _ in state.finished)
+    return done + (state.epoch if state.progress is not None else 0)
+
+
+def _outcome(
+    trainer: Trainer,
+    state: TrainerState | None,
+    epochs_run: int,
+    final: dict[str, dict[str, float]],
+) -> dict[str, Any]:
+    """The result keys of summary.json for a run not finished, as of `state`."""
+    keep = trainer.cfg.training.keep
+    if state is None or state.best_where == (0, 0):
+        best: dict[str, Any] = {"best_restart": None, "best_epoch": None, "best_value": None}
+        where: tuple[int | None, int | None] = (None, None)
+    else:
+        sign = 1.0 if trainer.minimize else -1.0
+        best = {
+            "best_restart": state.best_where[0],
+            "best_epoch": state.best_where[1],
+            "best_value": sign * state.best_value,
+        }
+        where = state.best_where if keep == "best" else (state.restart, state.epoch)
+    restarts = [] if state is None else [vars(result) for result, _, _ in state.finished]
+    return {
+        "epochs_run": epochs_run,
+        **best,
+        "restarts": restarts,
+        "final": final,
+        "final_model": _final_model(keep, *where),
+    }
 
 
 def _ordered(metrics: dict[str, float]) -> dict[str, float]:
@@ -373,40 +326,41 @@ def truncate_metrics(path: Path, position: tuple[int, int]) -> None:
     """
     if not path.exists():
         return
-    with path.open(newline="", encoding="utf-8") as f:  # keep the csv module's \r\n
-        lines = f.read().splitlines(keepends=True)
+    try:
+        with path.open(newline="", encoding="utf-8") as f:  # keep the csv module's \r\n
+            lines = f.read().splitlines(keepends=True)
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise UserError(f"{path}: cannot read the run's metrics: {why}") from None
     header = next(csv.reader(lines[:1]), [])
-    if not lines or not lines[0].endswith("\n") or not {"epoch", "restart"} <= set(header):
+    if not lines or not lines[0].endswith("\n"):
         path.unlink()  # not even a whole header: the resumed run writes a new file
         return
+    if not {"epoch", "restart"} <= set(header):
+        raise UserError(f"{path}:1: not a metrics.csv header (no 'epoch' and 'restart' columns)")
     epoch_col, restart_col = header.index("epoch"), header.index("restart")
     keep = lines[:1]
-    for line in lines[1:]:
+    for n, line in enumerate(lines[1:], start=2):
         fields = next(csv.reader([line]), [])
-        if not line.endswith("\n") or len(fields) != len(header):
-            break
-        try:
-            where = (int(fields[restart_col]), int(fields[epoch_col]))
-        except ValueError:
-            break
+        torn = not line.endswith("\n")  # a run killed mid-write; only ever the last line
+        if (
+            torn
+            or len(fields) != len(header)
+            or not all(_is_count_text(fields[i]) for i in (restart_col, epoch_col))
+        ):
+            if torn or n == len(lines):
+                break
+            raise UserError(f"{path}:{n}: not a row mlpcli wrote (epoch and restart are counts)")
+        where = (int(fields[restart_col]), int(fields[epoch_col]))
         if where > position:
             break
         keep.append(line)
     if len(keep) < len(lines):
-        _write_text_atomic(path, "".join(keep))
+        write_text_atomic(path, "".join(keep))
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _is_count_text(text: str) -> bool:
+    return text.isascii() and text.isdigit() and len(text) < 19
 
 
 def train_run(
@@ -434,9 +388,11 @@ def train_run(
 
 
 def _run(trainer: Trainer, run_dir: Path) -> TrainResult:
+    """Train into `run_dir`; whatever stops it, summary.json says so truly."""
     try:
         return trainer.run()
     except KeyboardInterrupt:  # a second Ctrl-C: the checkpoints on disk are whole
+        _mark_failed(run_dir, "stopped at once by a second Ctrl-C", RunStatus.INTERRUPTED)
         raise RunInterrupted(run_dir) from None
     except OSError as exc:  # disk full, folder removed, permissions changed mid-run
         where = exc.filename or run_dir
@@ -446,13 +402,21 @@ def _run(trainer: Trainer, run_dir: Path) -> TrainResult:
             hint=f"checkpoints written before are intact; after freeing space: "
             f"mlpcli train --resume {run_dir}",
         ) from None
+    except UserError as exc:  # bad input found only once training ran
+        _mark_failed(run_dir, str(exc))
+        raise
+    except Exception as exc:  # a bug: say so in the run too, then let it surface
+        _mark_failed(run_dir, f"internal error: {type(exc).__name__}: {exc}")
+        raise
 
 
-def _mark_failed(run_dir: Path, reason: str) -> None:
+def _mark_failed(run_dir: Path, reason: str, status: RunStatus = RunStatus.FAILED) -> None:
     """Best effort: say in summary.json why the run stopped (the disk may still be full)."""
     try:
         summary = read_summary(run_dir)
-        summary.update({"status": RunStatus.FAILED, "reason": reason})
+        if RunStatus.parse(summary.get("status")) is not RunStatus.RUNNING:
+            return  # the run wrote its own end (or never started): that is the truth
+        summary.update({"status": status, "reason": reason})
         write_json_atomic(run_dir / "summary.json", summary)
     except (OSError, UserError):
         pass
@@ -492,20 +456,71 @@ def read_summary(run_dir: Path) -> dict[str, Any]:
         raise UserError(f"{run_dir}: not a run directory (no summary.json and config.yaml)")
     try:
         summary = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise UserError(f"{path}: cannot read the run summary: {exc}") from None
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        why = "nested too deep" if isinstance(exc, RecursionError) else exc
+        raise UserError(f"{path}: cannot read the run summary: {why}") from None
     if not isinstance(summary, dict):
         raise UserError(f"{path}: not a run summary (not a JSON object)")
+    if not isinstance(summary.get("status"), str):
+        raise UserError(f"{path}: not a run summary (no 'status' string)")
     return summary
+
+
+def check_resumable_summary(run_dir: Path, summary: dict[str, Any]) -> None:
+    """An unfinished run's summary holds only finite numbers a float or an int64 can hold;
+    anything else was not written by mlpcli, and `--resume` would copy it on."""
+    stack: list[Any] = [summary]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+        elif (type(node) is int and abs(node) >= 2**63) or (
+            type(node) is float and not math.isfinite(node)
+        ):
+            raise UserError(
+                f"{run_dir / 'summary.json'}: holds {_shown(node)}, a number no run writes"
+            )
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 30 else text[:27] + "..."
+
+
+FINAL_MODELS = {"best": "checkpoints/best.npz", "last": "checkpoints/last.npz"}
+
+
+def final_checkpoint(run_dir: Path) -> Path:
+    """The checkpoint of a run directory's final model: the one summary.json's
+    `final_model` names (`training.keep`); for runs older than `keep`, best.npz, else
+    last.npz. Only those two paths are ever opened, whatever a summary says."""
+    names = list(FINAL_MODELS.values())
+    try:
+        chosen = read_summary(run_dir).get("final_model")
+    except UserError:
+        chosen = None
+    if isinstance(chosen, dict) and chosen.get("checkpoint") in names:
+        path = run_dir / chosen["checkpoint"]
+        if not path.exists():
+            raise UserError(
+                f"{path}: the run's final model (keep: {chosen.get('keep')}) is not written "
+                "yet: no epoch has ended"
+            )
+        return path
+    for name in names:
+        if (run_dir / name).exists():
+            return run_dir / name
+    raise UserError(
+        f"{run_dir}: a folder without checkpoints/best.npz or last.npz: not a run directory"
+    )
 
 
 def read_run_config(run_dir: Path) -> RunConfig:
     """The resolved config a run directory was trained with."""
     path = run_dir / "config.yaml"
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise UserError(f"{path}: cannot read the run's config: {exc}") from None
+    raw, _ = read_yaml(path)  # the limits every YAML reader applies
     if not isinstance(raw, dict):
         raise UserError(f"{path}: not a config (not a mapping)")
     return config_from_dict(raw, str(path))
@@ -522,35 +537,54 @@ def resume_run(
     """
     from mlpcli.data import load_dataset
 
+    # Everything is read and checked before the first write: a resume that cannot go on
+    # leaves the run directory as it was (summary.json keeps its status).
+    refuse_links([run_dir / n for n in RUN_FILES] + list(run_dir.glob("checkpoints*/*")))
     summary = read_summary(run_dir)
     status = RunStatus.parse(summary.get("status"))
-    if status is not None and status.finished:
+    if status is None:
+        raise UserError(
+            f"{run_dir / 'summary.json'}: status {summary.get('status')!r:.40} is not a run "
+            f"status ({', '.join(s for s in RunStatus if s.written)})"
+        )
+    if status.finished:
         raise AlreadyFinished(run_dir, status)
+    check_resumable_summary(run_dir, summary)
     cfg = read_run_config(run_dir)
+    folder = run_dir / "checkpoints"
+    if folder.is_symlink() or not folder.is_dir():
+        raise UserError(
+            f"{folder}: missing or not a folder: the run directory is damaged, nothing to "
+            "resume from (nothing was changed)"
+        )
     data = load_dataset(cfg.data, cfg.seed, dtype=cfg.training.dtype)
     init = load_checkpoint(Path(cfg.model.init_from)).weights() if cfg.model.init_from else None
     trainer = Trainer(cfg, data, callbacks, init_weights=init, stop=stop)
-    last = run_dir / "checkpoints" / "last.npz"
+    last = folder / "last.npz"
     position, prior_seconds = (0, 0), 0.0  # no checkpoint yet: start from the beginning
-    if last.exists():
+    if last.exists() or last.is_symlink():
         ckpt = load_checkpoint(last)
-        if ckpt.meta.get("config") != cfg.model_dump(mode="json"):
+        stored = ckpt.meta.get("config")
+        if not isinstance(stored, dict):
+            raise UserError(f"{last}: not a valid checkpoint: meta 'config' is not a mapping")
+        if config_from_dict(stored, f"{last} (meta 'config')").model_dump() != cfg.model_dump():
             raise UserError(
                 f"{run_dir / 'config.yaml'}: differs from the config in {last}; "
                 "a run resumes with the config it started with"
             )
-        state = state_from_checkpoint(last, ckpt, trainer)
+        state = state_from_checkpoint(last, ckpt, trainer.model, trainer.optimizer)
         try:
             trainer.load_state(state)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, IndexError, OverflowError) as exc:
             raise UserError(f"{last}: the resume state does not fit this run ({exc})") from None
         position = (state.restart, state.epoch)
         wall = ckpt.meta["resume"].get("wall_seconds")
-        prior_seconds = (
-            float(wall) if isinstance(wall, int | float) and math.isfinite(wall) else 0.0
-        )
-    truncate_metrics(run_dir / "metrics.csv", position)
+        prior_seconds = float(wall) if is_float(wall) and 0 <= float(wall) < 1e12 else 0.0
+    try:
+        truncate_metrics(run_dir / "metrics.csv", position)
+    except OSError as exc:
+        raise UserError(f"{run_dir / 'metrics.csv'}: cannot rewrite: {exc.strerror}") from None
     trainer.callbacks.insert(
         0, RunWriter(run_dir, cfg, resumed=summary, prior_seconds=prior_seconds)
     )
-    return trainer.run()
+    return _run(trainer, run_dir)

@@ -23,6 +23,8 @@ from mlpcli.engine import schedules as sched
 from mlpcli.engine.losses import LossFn
 from mlpcli.engine.metrics import accuracy, predicted_classes, r2
 from mlpcli.errors import UserError
+from mlpcli.resume import Finished, RestartProgress, RestartResult, TrainerState
+from mlpcli.sizes import check_fits
 from mlpcli.status import RunStatus
 
 NORM_SAMPLE = 512  # rows used for the per-epoch gradient norms
@@ -46,14 +48,6 @@ class EpochRecord:
 
 
 @dataclass
-class RestartResult:
-    restart: int
-    best_value: float
-    best_epoch: int
-    epochs_run: int
-
-
-@dataclass
 class TrainResult:
     status: RunStatus  # completed | stopped_early | diverged | interrupted
     reason: str
@@ -64,6 +58,8 @@ class TrainResult:
     epochs_run: int
     restarts: list[RestartResult] = field(default_factory=list)
     final: dict[str, dict[str, float]] = field(default_factory=dict)  # split -> metrics
+    keep: str = "best"  # the final model: the best epoch, or the last
+    final_where: tuple[int, int] = (0, 0)  # (restart, epoch) of the final model's weights
 
     @property
     def spread(self) -> dict[str, float]:
@@ -74,38 +70,8 @@ class TrainResult:
         return {"best": values[0], "median": statistics.median(values), "worst": values[-1]}
 
 
-Finished = tuple[RestartResult, RunStatus, str]  # a finished restart, its status and reason
-
-
 class TrainingInterrupted(Exception):
     """The stop flag was seen between batches; `Trainer.run` turns it into a result."""
-
-
-@dataclass
-class RestartProgress:
-    """Early-stopping bookkeeping of the restart in progress, in lower-is-better form."""
-
-    best: float
-    best_epoch: int
-    wait: int  # epochs since the last improvement
-    best_weights: np.ndarray  # flat: the restart's best weights so far
-
-
-@dataclass
-class TrainerState:
-    """Everything needed to go on exactly where an epoch ended (see `Trainer.state`)."""
-
-    restart: int  # the restart in progress
-    epoch: int  # epochs completed in it
-    weights: dict[str, np.ndarray]  # by parameter name, as in a checkpoint
-    optimizer: dict[str, np.ndarray]
-    schedule: dict[str, float]
-    rng: dict[str, Any]
-    progress: RestartProgress | None  # None once every restart has finished
-    best_value: float  # the best over all restarts, lower-is-better form
-    best_where: tuple[int, int]  # (restart, epoch)
-    best_weights: np.ndarray | None  # flat
-    finished: list[Finished]
 
 
 class Callback:
@@ -173,6 +139,8 @@ def class_weights(cfg: RunConfig, data: Dataset) -> np.ndarray | None:
 def build_model(cfg: RunConfig, n_features: int, n_outputs: int) -> MLP:
     units = [layer.units for layer in cfg.model.hidden]
     out = 1 if cfg.model.output == "sigmoid" else n_outputs
+    # refused before NumPy tries to allocate it (parameters and optimizer state)
+    check_fits([n_features, *units, out], units, 0, cfg.training.dtype, cfg.optimizer.name)
     return MLP(
         [n_features, *units, out],
         [layer.activation for layer in cfg.model.hidden],
@@ -272,9 +240,12 @@ class Trainer:
                 restart_status is RunStatus.STOPPED_EARLY and status is RunStatus.COMPLETED
             ):
                 status, reason = restart_status, restart_reason
-        if self.cfg.training.keep == "best" and self.best_weights is not None:
-            self.model.flat.value[...] = self.best_weights  # the final model: the best epoch
         result = self._result(status, reason)
+        # the last completed epoch (a diverged one did not complete)
+        result.final_where = (self.restart, self.epoch - (status is RunStatus.DIVERGED))
+        if result.keep == "best" and self.best_weights is not None:
+            self.model.flat.value[...] = self.best_weights  # the final model: the best epoch
+            result.final_where = self.best_where
         if status is not RunStatus.DIVERGED:
             result.final = {name: self.evaluate(name) for name in self.X}
         for cb in self.callbacks:
@@ -293,12 +264,13 @@ class Trainer:
             best_epoch=self.best_where[1],
             epochs_run=sum(r.epochs_run for r in results),
             restarts=results,
+            keep=self.cfg.training.keep,
         )
 
     def _begin_restart(self, restart: int) -> None:
         self.restart, self.epoch = restart, 0
         self._fresh_start()
-        self.progress = RestartProgress(math.inf, 0, 0, self.model.flat.value.copy())
+        self.progress = RestartProgress(math.inf, 0, 0)
 
     def _run_restart(self) -> Finished:
         """Run the restart in progress from `self.epoch` on, until done or stopped early."""
@@ -333,7 +305,6 @@ class Trainer:
             min_delta = es.min_delta if es else 0.0
             if value < p.best - min_delta:
                 p.best, p.best_epoch, p.wait = value, epoch, 0
-                p.best_weights[...] = self.model.flat.value
                 if value < self.best_value:  # the best over all restarts so far
                     self.best_value = value
                     self.best_weights = self.model.flat.value.copy()
@@ -358,7 +329,7 @@ class Trainer:
             optimizer={k: np.array(v) for k, v in self.optimizer.state_dict().items()},
             schedule=self.schedule.state(),
             rng=dict(self.rng.bit_generator.state),
-            progress=None if p is None else replace(p, best_weights=p.best_weights.copy()),
+            progress=None if p is None else replace(p),
             best_value=self.best_value,
             best_where=self.best_where,
             best_weights=self.best_weights,  # never changed in place: no copy needed
@@ -376,7 +347,7 @@ class Trainer:
         self.rng.bit_generator.state = state.rng
         self.restart, self.epoch = state.restart, state.epoch
         p = state.progress
-        self.progress = None if p is None else replace(p, best_weights=p.best_weights.copy())
+        self.progress = None if p is None else replace(p)
         self.best_value, self.best_where = state.best_value, state.best_where
         self.best_weights = None if state.best_weights is None else state.best_weights.copy()
         self.finished = list(state.finished)

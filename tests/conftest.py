@@ -20,3 +20,11 @@ def cli(runner, monkeypatch, tmp_path):
         return runner.invoke(app, [str(a) for a in args])
 
     return invoke
+
+
+@pytest.fixture(scope="session")
+def hostile_run(tmp_path_factory):
+    """One finished 3-epoch iris run, trained once per session; tests copy it to damage it."""
+    from tests.hostile import train_shared_run
+
+    return train_shared_run(tmp_path_factory.mktemp("hostile"))

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from mlpcli.compare import compare_runs, flatten, read_run, sparkline
+from mlpcli.compare import compare_runs, flatten, read_run
 from mlpcli.config import load_config
+from mlpcli.display import sparkline
 from mlpcli.errors import UserError
 from mlpcli.runs import train_run
 from tests.helpers import ROOT, write_config
@@ -280,5 +281,5 @@ def test_plot_without_matplotlib_says_how_to_install(cli, trio, tmp_path, monkey
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
     result = cli("compare", trio, "--plot", tmp_path / "curves.png")
     assert result.exit_code == 2
-    assert 'pip install "mlpcli[plot]"' in result.stderr
+    assert 'pip install ".[plot]"' in result.stderr and "mlpcli[" not in result.stderr
     assert not (tmp_path / "curves.png").exists()

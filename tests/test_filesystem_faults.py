@@ -11,7 +11,10 @@ from tests.helpers import IRIS_MINIMAL, write_config
 
 
 def test_disk_full_while_checkpointing_keeps_the_previous_checkpoint(cli, tmp_path, monkeypatch):
-    config = write_config(tmp_path, IRIS_MINIMAL + "training: {epochs: 10, early_stopping: null}\n")
+    config = write_config(
+        tmp_path,
+        IRIS_MINIMAL + "training: {epochs: 10, early_stopping: null, checkpoint_seconds: 0}\n",
+    )
     real_savez = np.savez
     calls = {"n": 0}
 

@@ -1,5 +1,7 @@
 """`mlpcli gradcheck` checks the configured network and fails loudly when backprop is wrong."""
 
+import re
+
 import numpy as np
 
 from mlpcli.engine import activations
@@ -59,3 +61,54 @@ def test_gradcheck_passes_on_a_deep_sigmoid_net_whose_first_gradients_vanish(cli
     result = cli("gradcheck", ROOT / "configs" / "tour" / "deep-sigmoid.yaml")
     assert result.exit_code == 0, result.output
     assert "FAIL" not in result.stdout
+
+
+def test_gradcheck_says_what_it_checks_and_how_long_it_takes(cli):
+    result = cli("gradcheck", ROOT / "configs" / "iris.yaml")
+    assert result.exit_code == 0
+    assert re.search(
+        r"gradcheck: all 131 parameters on 8 rows, 262 forward passes, about", result.stderr
+    )
+
+
+def test_gradcheck_sample_checks_k_entries_of_each_tensor(cli, tmp_path):
+    config = write_config(tmp_path, "data: {source: iris}\nmodel: {hidden: [{units: 6}]}\n")
+    result = cli("gradcheck", config, "--sample", "4")
+    assert result.exit_code == 0, result.output
+    assert "15 of 51 parameters (up to 4 at random in each of the 4 tensors" in result.stderr
+    rows = {
+        line.split("│")[1].strip(): line.split("│")[3].strip()
+        for line in result.stdout.splitlines()
+        if "layers." in line
+    }
+    assert rows == {
+        "layers.0.weight": "4",
+        "layers.0.bias": "4",
+        "layers.1.weight": "4",
+        "layers.1.bias": "all",
+    }
+
+
+def test_a_big_net_is_sampled_by_default_and_still_checked(tmp_path, monkeypatch):
+    from mlpcli.checks import CHECK_ALL_UP_TO, DEFAULT_SAMPLE, gradcheck, plan_gradcheck
+    from mlpcli.config import load_config
+    from mlpcli.data import load_dataset
+
+    cfg = load_config(
+        write_config(
+            tmp_path,
+            "data: {source: digits}\n"
+            "model: {hidden: [{units: 400, activation: sigmoid}, {units: 50}]}\n",
+        )
+    )
+    data = load_dataset(cfg.data, cfg.seed)
+    plan = plan_gradcheck(cfg, data, rows=2)
+    assert plan.n_params > CHECK_ALL_UP_TO and plan.sample == DEFAULT_SAMPLE
+    assert all(len(e) <= DEFAULT_SAMPLE for e in plan.entries.values())
+    assert plan.total < 200 and plan.estimate_seconds < 5
+    assert all(c.ok for c in gradcheck(cfg, data, rows=2))
+    # a wrong derivative is caught from a sample as well
+    wrong = dict(activations.DERIVATIVES)
+    wrong["sigmoid"] = lambda z, a, g: g * a  # forgot (1 - a)
+    monkeypatch.setattr("mlpcli.engine.model.DERIVATIVES", wrong)
+    assert not all(c.ok for c in gradcheck(cfg, data, rows=2))

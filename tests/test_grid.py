@@ -102,10 +102,10 @@ def test_a_crashing_combination_does_not_stop_the_others(tmp_path, monkeypatch):
 
     real = mlpcli.runs.train_run
 
-    def flaky(cfg, runs_dir, callbacks):
+    def flaky(cfg, runs_dir, callbacks, stop=None):
         if cfg.optimizer.lr == 0.1:
             raise RuntimeError("boom")
-        return real(cfg, runs_dir, callbacks)
+        return real(cfg, runs_dir, callbacks, stop)
 
     monkeypatch.setattr(mlpcli.runs, "train_run", flaky)
     config = write_config(tmp_path, TINY)

@@ -329,7 +329,7 @@ def test_parquet_without_pyarrow_says_what_to_install(cli, tmp_path, monkeypatch
     result = cli("validate", config)
     assert result.exit_code == 2
     assert "reading Parquet needs pyarrow" in result.stderr
-    assert 'pip install "mlpcli[parquet]"' in result.stderr
+    assert 'pip install ".[parquet]"' in result.stderr and "mlpcli[" not in result.stderr
 
 
 # ----------------------------------------------------------------------------- inspect

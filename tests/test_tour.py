@@ -1,11 +1,13 @@
 """docs/make_tour.py rebuilds every picture of docs/tour.md (issue 9).
 
-The default run checks two claims in the script's quick mode (the softmax picture, drawn
+The default run checks four claims in the script's quick mode (the softmax picture, drawn
 from a run through the library; a `--grid --repeat` of restarts and the decision regions of
-`eval --plot`): ~10 s. The slow run (`pytest -m slow`, which CI runs too) makes every
+`eval --plot`; regression and gradcheck, whose numbers the tour shows must be the ones the
+script prints today): ~15 s. The slow run (`pytest -m slow`, which CI runs too) makes every
 picture in quick mode: ~20 s of CPU, about 30 mlpcli commands.
 """
 
+import re
 import runpy
 import subprocess
 import sys
@@ -36,8 +38,8 @@ def test_tour_configs_are_valid(cli):
         assert result.exit_code == 0, f"{config.name}: {result.output}"
 
 
-def make_tour(out: Path, claims: list[int] | None = None) -> None:
-    """Run the script in quick mode and check the pictures of `claims` (default: all)."""
+def make_tour(out: Path, claims: list[int] | None = None) -> str:
+    """Run the script in quick mode, check the pictures of `claims` (default: all); its stdout."""
     pytest.importorskip("matplotlib")
     only = ["--only", *map(str, claims)] if claims else []
     done = subprocess.run(
@@ -56,12 +58,48 @@ def make_tour(out: Path, claims: list[int] | None = None) -> None:
         assert path.read_bytes()[:8] == PNG, name
         assert path.stat().st_size > 5_000, name
     assert sorted(p.name for p in out.iterdir()) == sorted(expected)
+    return done.stdout
 
 
-def test_quick_tour_makes_its_pictures(tmp_path):
-    make_tour(tmp_path / "img", [1, 8])
+@pytest.fixture(scope="module")
+def quick_tour(tmp_path_factory) -> str:
+    """Claims 1 and 8 (a run through the library; a grid of restarts and `eval --plot`) and
+    3 and 5, whose numbers do not depend on --quick."""
+    return make_tour(tmp_path_factory.mktemp("tour") / "img", [1, 3, 5, 8])
 
 
-@pytest.mark.slow
-def test_quick_tour_makes_every_picture(tmp_path):
-    make_tour(tmp_path / "img")
+def test_quick_tour_makes_its_pictures(quick_tour):
+    assert "## claim 8" in quick_tour
+
+
+def _claim_text(number: int) -> str:
+    tour = (ROOT / "docs" / "tour.md").read_text(encoding="utf-8")
+    return re.split(r"^## \d+\. ", tour, flags=re.M)[number]
+
+
+def _shown_numbers(section: str) -> list[str]:
+    """Output lines the tour shows with numbers in them: table rows, JSON values, `# python:`
+    lines and gradcheck's verdict (not the commands, not a time estimate)."""
+    lines = []
+    for block in re.findall(r"```(\w*)\n(.*?)```", section, re.S):
+        if block[0] in ("bash", "python"):
+            continue
+        for line in block[1].splitlines():
+            line = line.strip()
+            if re.match(r"(│ \S|\"\w+\": -?\d|# python: |backprop agrees)", line):
+                lines.append(line.rstrip(","))
+    return lines
+
+
+@pytest.mark.parametrize("claim", [3, 5])
+def test_the_tour_shows_the_numbers_the_script_prints(quick_tour, claim):
+    """Claims whose numbers do not depend on --quick: the tour shows today's output."""
+    printed = {line.strip().rstrip(",") for line in quick_tour.splitlines()}
+    shown = [
+        line
+        for line in _shown_numbers(_claim_text(claim))
+        if "from epoch 1 to" not in line  # claim 5's weight change over all epochs: full only
+    ]
+    assert len(shown) >= 8
+    drifted = [line for line in shown if line not in printed]
+    assert not drifted, f"docs/tour.md claim {claim} shows numbers the tour no longer prints"

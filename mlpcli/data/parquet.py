@@ -22,7 +22,7 @@ def _pyarrow() -> Any:
     except ImportError:
         raise UserError(
             "reading Parquet needs pyarrow, which is not installed",
-            hint='pip install "mlpcli[parquet]"',
+            hint='pip install pyarrow  (or, in a clone of mlpcli: pip install ".[parquet]")',
         ) from None
     return pq
 

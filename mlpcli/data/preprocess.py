@@ -203,6 +203,11 @@ def feature_names(pipeline: Pipeline) -> list[str]:
     return names
 
 
+def one_hot_levels(column: dict[str, Any]) -> list[str]:
+    """The one-hot levels of a categorical column, in feature order (as export builds them)."""
+    return _block(column)
+
+
 def _block(column: dict[str, Any]) -> list[str]:
     """The one-hot levels of a categorical column, in feature order."""
     block = list(column["categories"])

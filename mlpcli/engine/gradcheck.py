@@ -25,6 +25,29 @@ def numeric_grad(f: Callable[[], float], x: Array, eps: float = 1e-6) -> Array:
     return grad
 
 
+def numeric_grad_at(
+    f: Callable[[], float],
+    x: Array,
+    indices: Array,
+    eps: float = 1e-6,
+    on_entry: Callable[[], None] | None = None,
+) -> Array:
+    """Central differences of f() with respect to the entries `indices` of x.reshape(-1)."""
+    flat_x = x.reshape(-1)
+    out = np.zeros(len(indices), dtype=x.dtype)
+    for k, i in enumerate(indices):
+        old = flat_x[i]
+        flat_x[i] = old + eps
+        up = f()
+        flat_x[i] = old - eps
+        down = f()
+        flat_x[i] = old
+        out[k] = (up - down) / (2 * eps)
+        if on_entry is not None:
+            on_entry()
+    return out
+
+
 def relative_error(a: Array, b: Array, floor: float = 1e-12) -> float:
     """max |a - b| / max(|a|, |b|, floor): 0 when equal, ~1 when unrelated."""
     scale = max(float(np.abs(a).max(initial=0)), float(np.abs(b).max(initial=0)), floor)
@@ -32,9 +55,17 @@ def relative_error(a: Array, b: Array, floor: float = 1e-12) -> float:
 
 
 def check_model(
-    model: MLP, loss: Callable[[Array, Array], tuple[float, Array]], x: Array, y: Array
+    model: MLP,
+    loss: Callable[[Array, Array], tuple[float, Array]],
+    x: Array,
+    y: Array,
+    entries: dict[str, Array] | None = None,
+    on_entry: Callable[[], None] | None = None,
 ) -> dict[str, float]:
     """Relative error of backprop against finite differences, per parameter (float64 model).
+
+    `entries` limits the check to some flat indices of each parameter (a sample of a big
+    net's weights; default: all); `on_entry` is called after each entry, for progress.
 
     Each parameter's error is relative to the larger of its own gradient and a thousandth
     of the largest gradient in the network: a layer whose gradient has all but vanished
@@ -49,9 +80,10 @@ def check_model(
     def f() -> float:
         return loss(model.forward(x), y)[0]
 
-    errors = {
-        p.name: relative_error(analytic[p.name], numeric_grad(f, p.value, eps=1e-5), floor)
-        for p in model.params
-    }
+    errors = {}
+    for p in model.params:
+        at = np.arange(p.value.size) if entries is None else entries[p.name]
+        numeric = numeric_grad_at(f, p.value, at, eps=1e-5, on_entry=on_entry)
+        errors[p.name] = relative_error(analytic[p.name].reshape(-1)[at], numeric, floor)
     blas.restore()
     return errors
