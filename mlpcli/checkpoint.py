@@ -12,6 +12,7 @@ arrays over numeric features; such checkpoints still load, as a numbers-only pip
 
 import itertools
 import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import numpy as np
 from mlpcli.data import preprocess
 from mlpcli.engine import ACTIVATIONS, OUTPUTS
 from mlpcli.errors import UserError
+from mlpcli.sizes import available_bytes
 from mlpcli.writes import replace_atomically
 
 FORMAT_VERSION = 2  # 2: meta.preprocess replaces the scaler.* arrays
@@ -114,6 +116,8 @@ def _invalid(path: Path, what: str) -> UserError:
 
 def _read_arrays(path: Path) -> dict[str, np.ndarray]:
     """Every array of the archive, refusing anything that is not a plain, readable .npz."""
+    if path.exists() and not path.is_file():  # a folder, a device, a FIFO (which would block)
+        raise _invalid(path, "not a regular file")
     try:
         with path.open("rb") as f:
             head = f.read(6)
@@ -127,6 +131,7 @@ def _read_arrays(path: Path) -> dict[str, np.ndarray]:
         raise _invalid(path, "a single .npy array, not an .npz archive")
     if not head.startswith(b"PK"):
         raise _invalid(path, "not an .npz archive")
+    _check_unpacked_size(path)
     try:
         with np.load(path, allow_pickle=False) as npz:
             return {key: npz[key] for key in npz.files}
@@ -138,6 +143,20 @@ def _read_arrays(path: Path) -> dict[str, np.ndarray]:
         raise _invalid(path, "an array is too large to load") from None
     except Exception as exc:  # zipfile.BadZipFile, zlib.error, EOFError, OSError: all unreadable
         raise _invalid(path, f"truncated or corrupt archive ({exc})") from None
+
+
+def _check_unpacked_size(path: Path) -> None:
+    """Refuse an archive that unpacks to more than memory holds (a compressed 'zip bomb')."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        raise _invalid(path, f"truncated or corrupt archive ({exc})") from None
+    have = available_bytes()
+    if have is not None and unpacked > have:
+        raise _invalid(
+            path, f"its arrays unpack to {unpacked / 1e9:,.1f} GB, more than the memory available"
+        )
 
 
 def _check_model(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:

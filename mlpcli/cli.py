@@ -558,7 +558,8 @@ def validate(
 
     cfg = load_config(config, list(set_))
     data = load_dataset(cfg.data, cfg.seed)
-    model = build_model(cfg, data.n_features, data.n_outputs)
+    largest = max(len(part) for part in data.parts.values())
+    model = build_model(cfg, data.n_features, data.n_outputs, largest)
     display.stdout.print(dump_config(cfg), highlight=False, markup=False)
     rows = [
         ("task", data.task),

@@ -199,6 +199,8 @@ def read_run(path: Path) -> Run:
     if status is RunStatus.RUNNING and not _alive(summary.get("pid")):
         status = RunStatus.CRASHED
         reason = f"summary says running, but its process {summary.get('pid')} is gone"
+    if raw_config is None and (path / "config.yaml").exists():
+        status = RunStatus.CORRUPT  # what it trained cannot be told: not a run to rank
     if status is RunStatus.CORRUPT:
         reason = "; ".join(problems)
     task = summary.get("task") or config.get("data.task") or _task_from_columns(rows)

@@ -18,15 +18,16 @@ from mlpcli.errors import UserError
 # Per-parameter buffers each optimizer keeps (adam: two moments); unknown names: two.
 OPTIMIZER_BUFFERS = {"sgd": 1, "momentum": 1, "nesterov": 1, "rmsprop": 1, "adam": 2, "adamw": 2}
 PARAMETER_COPIES = 4  # weights, gradients, best weights, this restart's best weights
-ACTIVATION_COPIES = 3  # pre-activations, activations and backpropagated deltas per layer
+ACTIVATION_COPIES = 2  # a forward pass keeps each layer's pre-activations and activations
 
 
-def training_bytes(sizes: list[int], batch_size: int, dtype: str, optimizer: str) -> int:
-    """Bytes training a network of layer `sizes` needs, about (a lower bound)."""
+def training_bytes(sizes: list[int], rows: int, dtype: str, optimizer: str) -> int:
+    """Bytes training a network of layer `sizes` needs, about, with `rows` rows forwarded at
+    once (a batch, or a whole split when it is evaluated)."""
     itemsize = np.dtype(dtype).itemsize
     params = sum(fi * fo + fo for fi, fo in itertools.pairwise(sizes))
     copies = PARAMETER_COPIES + OPTIMIZER_BUFFERS.get(optimizer, 2)
-    return itemsize * (params * copies + batch_size * sum(sizes) * ACTIVATION_COPIES)
+    return itemsize * (params * copies + rows * sum(sizes) * ACTIVATION_COPIES)
 
 
 def available_bytes() -> int | None:
@@ -52,10 +53,10 @@ def available_bytes() -> int | None:
 
 
 def check_fits(
-    sizes: list[int], hidden_units: list[int], batch_size: int, dtype: str, optimizer: str
+    sizes: list[int], hidden_units: list[int], rows: int, dtype: str, optimizer: str
 ) -> None:
     """A UserError naming the largest hidden layer if training cannot fit in memory."""
-    need = training_bytes(sizes, batch_size, dtype, optimizer)
+    need = training_bytes(sizes, rows, dtype, optimizer)
     have = available_bytes()
     if have is None or need <= have:
         return

@@ -136,11 +136,13 @@ def class_weights(cfg: RunConfig, data: Dataset) -> np.ndarray | None:
     return np.array([spec.get(name, 1.0) for name in names], dtype=np.float64)
 
 
-def build_model(cfg: RunConfig, n_features: int, n_outputs: int) -> MLP:
+def build_model(cfg: RunConfig, n_features: int, n_outputs: int, rows: int = 0) -> MLP:
+    """The configured network; `rows`: how many rows one forward pass will see at most."""
     units = [layer.units for layer in cfg.model.hidden]
     out = 1 if cfg.model.output == "sigmoid" else n_outputs
-    # refused before NumPy tries to allocate it (parameters and optimizer state)
-    check_fits([n_features, *units, out], units, 0, cfg.training.dtype, cfg.optimizer.name)
+    # refused before NumPy tries to allocate it (parameters, optimizer state, activations)
+    sizes = [n_features, *units, out]
+    check_fits(sizes, units, rows, cfg.training.dtype, cfg.optimizer.name)
     return MLP(
         [n_features, *units, out],
         [layer.activation for layer in cfg.model.hidden],
@@ -170,7 +172,8 @@ class Trainer:
             raise UserError(
                 f"loss binary_cross_entropy needs exactly 2 classes, the data has {data.n_outputs}"
             )
-        self.model = build_model(cfg, data.n_features, data.n_outputs)
+        rows = max(len(part) for part in data.parts.values())  # evaluate() forwards a split
+        self.model = build_model(cfg, data.n_features, data.n_outputs, rows)
         if init_weights is not None:
             for p in self.model.params:
                 got = init_weights.get(p.name)

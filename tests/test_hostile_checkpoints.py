@@ -2,6 +2,8 @@
 arrays. eval, predict and --resume refuse each with one line naming the file and the key."""
 
 import json
+import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -233,3 +235,52 @@ def test_the_shared_run_is_a_valid_resumable_checkpoint(hostile_run, tmp_path):
     result = invoke(["train", "--resume", run, "-q"])
     assert result.exit_code == 0, result.output
     assert json.loads((run / "summary.json").read_text())["status"] == "completed"
+
+
+def _folder(path: Path) -> None:
+    path.mkdir()
+
+
+def _device(path: Path) -> None:
+    path.symlink_to("/dev/zero")
+
+
+def _fifo(path: Path) -> None:
+    os.mkfifo(path)  # opening it would block until a writer came
+
+
+def _npy(path: Path) -> None:
+    np.save(path.with_suffix(".npy"), np.zeros(3))
+    path.with_suffix(".npy").rename(path)
+
+
+FILE_CASES = [
+    ("folder", _folder, "not a run directory"),
+    ("device", _device, "not a regular file"),
+    ("fifo", _fifo, "not a regular file"),
+    ("npy", _npy, "a single .npy array"),
+    ("text", lambda p: p.write_text("hello"), "not an .npz archive"),
+    ("empty", lambda p: p.write_bytes(b""), "the file is empty"),
+    ("zip-header-only", lambda p: p.write_bytes(b"PK\x03\x04" + b"\0" * 40), "corrupt archive"),
+]
+
+
+@pytest.mark.parametrize("command", ["eval", "predict"])
+@pytest.mark.parametrize(
+    ("make", "expected"), [c[1:] for c in FILE_CASES], ids=[c[0] for c in FILE_CASES]
+)
+def test_a_checkpoint_that_is_no_archive(hostile_run, tmp_path, command, make, expected):
+    path = tmp_path / "model.npz"
+    make(path)
+    args = [command, path]
+    if command == "predict":
+        args += ["--data", hostile_run.parent.parent / "rows.csv"]
+    refused(args, "model.npz", expected, watch=[hostile_run])
+
+
+def test_an_archive_that_unpacks_past_memory(hostile_run, monkeypatch):
+    """A compressed .npz of zeros is a few KB on disk and any size in memory: the sizes its
+    zip directory declares are checked against available memory before anything unpacks."""
+    monkeypatch.setattr("mlpcli.checkpoint.available_bytes", lambda: 1000)
+    best = hostile_run / "checkpoints" / "best.npz"
+    refused(["eval", best], "best.npz", "unpack to", "more than the memory", watch=[hostile_run])

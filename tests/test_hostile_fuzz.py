@@ -96,7 +96,8 @@ def test_damaged_runs_never_traceback(hostile_run, damages, status):
                 kind = "truncate"  # a file damaged once may no longer parse
             if (run / name).exists():
                 _apply(run, name, kind, data)
-        for args in (["compare", run], ["eval", run], ["train", "--resume", run, "-q"]):
+        commands = (["compare", run], ["compare", "--json", run], ["eval", run])
+        for args in (*commands, ["train", "--resume", run, "-q"]):
             result = invoke(args)
             assert result.exception is None or isinstance(result.exception, SystemExit), (
                 args,

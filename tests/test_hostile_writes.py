@@ -146,3 +146,17 @@ def test_a_network_that_cannot_fit_is_refused_before_allocating(
     args = [command, config] + (["--runs-dir", tmp_path / "runs"] if command == "train" else [])
     refused(args, key, "GB of memory", "more than the 8.0 GB available", watch=[hostile_run])
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("command", ["train", "validate"])
+def test_activations_of_a_whole_split_count_too(hostile_run, tmp_path, monkeypatch, command):
+    """Few parameters, but a forward pass over 35,000 rows of 40,000 units is ~11 GB."""
+    monkeypatch.setattr("mlpcli.sizes.available_bytes", lambda: 8 * 10**9)
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "data: {source: xor, generator: {n: 50000}}\n"
+        "model: {hidden: [{units: 40000}]}\ntraining: {batch_size: 50000}\n"
+    )
+    args = [command, config] + (["--runs-dir", tmp_path / "runs"] if command == "train" else [])
+    refused(args, "model.hidden.0.units: 40000", "more than the 8.0 GB", watch=[hostile_run])
+    assert not (tmp_path / "runs").exists()

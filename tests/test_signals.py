@@ -106,6 +106,27 @@ def test_a_stop_signal_flushes_then_resume_is_bit_identical(tmp_path, reference,
         assert np.array_equal(got["arrays"][key], value), key
 
 
+def test_sigkill_between_checkpoint_writes_then_resume_is_bit_identical(tmp_path, reference):
+    """Checkpoints are written every checkpoint_seconds (5), not every epoch: a kill loses
+    the epochs since, and the resume redoes them exactly from last.npz's epoch."""
+    write_config(tmp_path, CONFIG)
+    proc = _mlpcli("train", "config.yaml", "--runs-dir", "runs", "--quiet", cwd=tmp_path)
+    run = _wait_for_rows(tmp_path, proc, rows=20)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    rows = len((run / "metrics.csv").read_text().splitlines()) - 1
+    with np.load(run / "checkpoints" / "last.npz", allow_pickle=False) as z:
+        epoch = json.loads(str(z["meta"]))["epoch"]
+    assert 1 <= epoch < rows  # the first epoch's write, and the rows since not in it
+    assert json.loads((run / "summary.json").read_text())["status"] == "running"
+    resumed = _mlpcli("train", "--resume", str(run), "--quiet", cwd=tmp_path)
+    assert resumed.wait(timeout=120) == 0, resumed.communicate()
+    got = _final_state(run)
+    assert got["rows"] == reference["rows"] and got["final"] == reference["final"]
+    for key, value in reference["arrays"].items():
+        assert np.array_equal(got["arrays"][key], value), key
+
+
 @pytest.mark.slow
 def test_a_second_signal_quits_at_once_and_says_interrupted(tmp_path):
     write_config(tmp_path, CONFIG.replace("epochs: 400", "epochs: 100000"))
