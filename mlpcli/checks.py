@@ -6,12 +6,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mlpcli.build import build_loss, build_model, class_weights
 from mlpcli.config import RunConfig
 from mlpcli.data import Dataset
 from mlpcli.engine import MLP
 from mlpcli.engine.gradcheck import check_model
 from mlpcli.engine.losses import LossFn
-from mlpcli.train import build_loss, build_model, class_weights
 
 TOLERANCE = 1e-6  # float64 central differences agree to ~1e-9 on smooth activations
 

@@ -552,9 +552,9 @@ def validate(
 ) -> None:
     """Check a config without training: resolved config, parameter count, dataset shape."""
     from mlpcli import display
+    from mlpcli.build import build_model
     from mlpcli.config import dump_config, load_config
     from mlpcli.data import load_dataset
-    from mlpcli.train import build_model
 
     cfg = load_config(config, list(set_))
     data = load_dataset(cfg.data, cfg.seed)

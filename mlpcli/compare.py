@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeGuard
 
-from mlpcli.config import read_yaml
+from mlpcli.config import TASKS, minimize, primary_metric, read_yaml
 from mlpcli.errors import UserError, printable
 from mlpcli.status import RunStatus
 
@@ -205,12 +205,12 @@ def read_run(path: Path) -> Run:
         reason = "; ".join(problems)
     task = summary.get("task") or config.get("data.task") or _task_from_columns(rows)
     monitor = str(summary.get("monitor") or _monitor_from_config(config))
-    minimize = monitor.endswith("_loss")
+    lower = minimize(monitor)
 
-    restart = _int(summary.get("best_restart")) or _best_restart(rows, monitor, minimize)
+    restart = _int(summary.get("best_restart")) or _best_restart(rows, monitor, lower)
     kept = [row for row in rows if int(row.get("restart", 1)) == restart] if rows else []
     curves = {key: [row[key] for row in kept if key in row] for key in (kept[0] if kept else {})}
-    best_epoch = _int(summary.get("best_epoch")) or _best_epoch(kept, monitor, minimize)
+    best_epoch = _int(summary.get("best_epoch")) or _best_epoch(kept, monitor, lower)
 
     metrics: dict[str, float] = {}
     if best_epoch is not None:
@@ -475,7 +475,7 @@ def _shared_metric(tasks: list[str]) -> tuple[str, list[str]]:
     """The primary metric of the runs' task and the metric columns; the loss if tasks differ."""
     if len(tasks) > 1:
         return "loss", ["val_loss", "test_loss"]
-    metric = "r2" if tasks == ["regression"] else "accuracy"
+    metric = primary_metric(tasks[0] if tasks else "classification")
     return metric, [f"val_{metric}", f"test_{metric}", "test_loss"]
 
 
@@ -561,10 +561,6 @@ def _is_metric(key: str) -> bool:
     return key.startswith(("train_", "val_", "test_"))
 
 
-def _higher_is_better(key: str) -> bool:
-    return key.endswith(("_accuracy", "_r2"))
-
-
 def _default_sort(rows: list[Row], metric: str) -> str:
     for key in (f"val_{metric}", f"test_{metric}", f"train_{metric}"):
         if any(row.stat(key)[0] is not None for row in rows):
@@ -577,7 +573,8 @@ def _all_metric_keys(rows: list[Row]) -> list[str]:
 
 
 def _check_sort(sort: str, rows: list[Row], differing: list[str]) -> None:
-    metrics = [f"{s}_{m}" for s in ("train", "val", "test") for m in ("loss", "accuracy", "r2")]
+    names = ["loss", *(primary_metric(task) for task in TASKS)]
+    metrics = [f"{s}_{m}" for s in ("train", "val", "test") for m in names]
     known = [*dict.fromkeys([*_all_metric_keys(rows), *metrics]), *SPECIAL_SORTS]
     if sort in known or sort in differing:
         return
@@ -597,7 +594,7 @@ def _sort_key(row: Row, sort: str) -> tuple:
         return (row.name,)
     if sort in SPECIAL_SORTS or _is_metric(sort):
         mean = row.stat(sort)[0]
-        sign = -1.0 if _higher_is_better(sort) else 1.0
+        sign = 1.0 if minimize(sort) else -1.0
         signed = sign * mean if mean is not None else math.inf
         # failed runs (diverged, crashed, corrupt) go after the rest, then missing values
         return (row.failed, mean is None, signed, row.name)

@@ -9,6 +9,7 @@ import copy
 import difflib
 import functools
 import re
+import typing
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -668,9 +669,13 @@ def monitors(task: str, has_val: bool) -> list[str]:
     return [f"{s}_{m}" for s in splits for m in ("loss", primary_metric(task))]
 
 
-def minimize(monitor: str) -> bool:
-    """Losses improve downwards, accuracy and R² upwards."""
-    return monitor.endswith("_loss")
+TASKS: tuple[str, ...] = typing.get_args(Task)
+
+
+def minimize(metric: str) -> bool:
+    """Losses (and MSE, MAE...) improve downwards, the primary metrics (accuracy, R²) upwards:
+    `val_loss`, `test_mse` -> True; `val_accuracy`, `train_r2` -> False."""
+    return metric.rpartition("_")[2] not in {primary_metric(task) for task in TASKS}
 
 
 # ----------------------------------------------------------------------------- loading
@@ -690,6 +695,24 @@ def load_config(path: Path, overrides: list[str] | None = None) -> RunConfig:
     except ValidationError as exc:
         raise UserError(_short(_describe(exc, path, text, overrides or []), 400)) from None
     _resolve_paths(cfg, path.parent)
+    return cfg
+
+
+def config_from_mapping(
+    raw: dict[str, Any], overrides: list[str] | None = None, base: Path | None = None
+) -> RunConfig:
+    """Override and validate a config given as a mapping (the Python API's `train({...})`);
+    relative paths resolve against `base` (default: the working folder)."""
+    if not isinstance(raw, dict):
+        raise UserError(f"a config must be a mapping of keys, not {type(raw).__name__}")
+    raw = copy.deepcopy(raw)  # the caller's dict is left as it was
+    for item in overrides or []:
+        _apply_override(raw, item)
+    try:
+        cfg = RunConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise UserError(_short(_describe(exc, Path("config"), "", overrides or []), 400)) from None
+    _resolve_paths(cfg, base or Path.cwd())
     return cfg
 
 

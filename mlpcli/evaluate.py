@@ -17,6 +17,7 @@ from typing import IO, Any
 
 import numpy as np
 
+from mlpcli.build import build_loss
 from mlpcli.checkpoint import load_checkpoint
 from mlpcli.config import RunConfig, config_from_dict
 from mlpcli.data import check_range, load_dataset, preprocess, regression_targets
@@ -27,7 +28,6 @@ from mlpcli.engine.activations import sigmoid
 from mlpcli.engine.losses import LossFn, softmax
 from mlpcli.engine.metrics import accuracy, predicted_classes, r2
 from mlpcli.errors import UserError
-from mlpcli.train import build_loss
 
 SPLITS = ("train", "val", "test")
 

@@ -11,20 +11,22 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from functools import partial
-from typing import Any
 
 import numpy as np
 
+from mlpcli.build import (  # the factories; imported from here by older code too
+    build_loss,
+    build_model,
+    build_optimizer,
+    build_schedule,
+    class_weights,
+)
 from mlpcli.config import RunConfig, minimize, primary_metric
 from mlpcli.data import Dataset
-from mlpcli.engine import LOSSES, MLP, Optimizer, blas
-from mlpcli.engine import schedules as sched
-from mlpcli.engine.losses import LossFn
+from mlpcli.engine import blas
 from mlpcli.engine.metrics import accuracy, predicted_classes, r2
 from mlpcli.errors import UserError
 from mlpcli.resume import Finished, RestartProgress, RestartResult, TrainerState
-from mlpcli.sizes import check_fits
 from mlpcli.status import RunStatus
 
 NORM_SAMPLE = 512  # rows used for the per-epoch gradient norms
@@ -86,69 +88,6 @@ class Callback:
     def on_epoch_end(self, trainer: "Trainer", record: EpochRecord) -> None: ...
 
     def on_train_end(self, trainer: "Trainer", result: TrainResult) -> None: ...
-
-
-def build_optimizer(cfg: RunConfig) -> Optimizer:
-    """The configured optimizer with only the keys its rule uses (config.OPTIMIZER_CONFIGS)."""
-    return cfg.optimizer.build()
-
-
-def build_schedule(cfg: RunConfig) -> sched.Schedule:
-    """The configured schedule (config.SCHEDULES); none is a constant learning rate."""
-    s, lr = cfg.training.schedule, cfg.optimizer.lr
-    if s is None:
-        return sched.Constant(lr)
-    return s.build(lr, cfg.training.epochs, cfg.monitor)
-
-
-def build_loss(cfg: RunConfig, class_weight: np.ndarray | None = None) -> LossFn:
-    """The configured loss with its options bound: f(logits, y) -> (mean loss, dlogits).
-
-    `class_weight` (one weight per class, from `class_weights`) weights each example."""
-    loss = cfg.loss
-    options: dict[str, dict[str, Any]] = {
-        "cross_entropy": {"label_smoothing": loss.label_smoothing},
-        "huber": {"delta": loss.delta},
-    }
-    bound = options.get(loss.name, {})
-    if class_weight is not None:
-        bound = {**bound, "class_weight": class_weight}
-    return partial(LOSSES[loss.name].fn, **bound)
-
-
-def class_weights(cfg: RunConfig, data: Dataset) -> np.ndarray | None:
-    """`loss.class_weight` as one weight per class: balanced is n / (K * rows of the class)
-    over the train split (scikit-learn's `compute_class_weight`), a mapping names classes."""
-    spec = cfg.loss.class_weight
-    if spec is None:
-        return None
-    names = data.class_names or []
-    if spec == "balanced":
-        y = data.parts["train"].y
-        counts = np.bincount(y, minlength=len(names))
-        return len(y) / (len(names) * np.maximum(counts, 1)).astype(np.float64)
-    unknown = [name for name in spec if name not in names]
-    if unknown:
-        raise UserError(
-            f"loss.class_weight: '{unknown[0]}' is not a class of the data "
-            f"(classes: {', '.join(names[:20])})"
-        )
-    return np.array([spec.get(name, 1.0) for name in names], dtype=np.float64)
-
-
-def build_model(cfg: RunConfig, n_features: int, n_outputs: int, rows: int = 0) -> MLP:
-    """The configured network; `rows`: how many rows one forward pass will see at most."""
-    units = [layer.units for layer in cfg.model.hidden]
-    out = 1 if cfg.model.output == "sigmoid" else n_outputs
-    # refused before NumPy tries to allocate it (parameters, optimizer state, activations)
-    sizes = [n_features, *units, out]
-    check_fits(sizes, units, rows, cfg.training.dtype, cfg.optimizer.name)
-    return MLP(
-        [n_features, *units, out],
-        [layer.activation for layer in cfg.model.hidden],
-        dropout=cfg.model.dropout,
-        dtype=np.dtype(cfg.training.dtype).type,
-    )
 
 
 class Trainer:

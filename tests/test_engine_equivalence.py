@@ -6,6 +6,7 @@ the step size). Each reference below is the textbook form, allocating freely; th
 agree within float tolerance, in float32 and float64.
 """
 
+import sys
 import tracemalloc
 
 import numpy as np
@@ -357,7 +358,7 @@ def test_trainer_epoch_matches_a_textbook_loop(monkeypatch, dtype, dropout, batc
     """One epoch of Trainer (batches sliced from a shuffled copy of small data, gathered row
     by row from large data, or sliced in file order; in-place step) against a plain loop."""
     if batching == "gathered":
-        monkeypatch.setattr("mlpcli.train.SHUFFLE_WHOLE_BYTES", 0)
+        monkeypatch.setattr(sys.modules["mlpcli.train"], "SHUFFLE_WHOLE_BYTES", 0)
     trainer = _trainer(dtype, dropout)
     trainer.cfg.training.shuffle = batching != "unshuffled"
     trainer._fresh_start()
@@ -405,7 +406,7 @@ def test_small_and_large_data_batching_give_bit_identical_runs(monkeypatch):
     copied = _trainer("float32", dropout=0.2, batch_size=12)
     copied.cfg.training.epochs = 3
     copied.run()
-    monkeypatch.setattr("mlpcli.train.SHUFFLE_WHOLE_BYTES", 0)
+    monkeypatch.setattr(sys.modules["mlpcli.train"], "SHUFFLE_WHOLE_BYTES", 0)
     gathered = _trainer("float32", dropout=0.2, batch_size=12)
     gathered.cfg.training.epochs = 3
     gathered.run()
@@ -454,7 +455,7 @@ def test_split_products_run_blocks_in_fixed_row_ranges(monkeypatch):
     a, b = np.ones((100, 4)), np.ones((4, 5))
     out = blas.matmul(a, b, np.empty((100, 5)))
     assert np.array_equal(out, a @ b)
-    assert [len(blk[0]) for blk in seen[0]] == [33, 33, 34]
+    assert [len(blk.args[0]) for blk in seen[0]] == [33, 33, 34]  # (a rows, b, out=)
 
 
 def test_training_keeps_the_blas_on_one_thread_and_gives_it_back_at_the_end():

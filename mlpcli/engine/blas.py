@@ -18,11 +18,12 @@ BLAS's own threading.
 """
 
 import ctypes
+import functools
 import itertools
 import os
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -66,9 +67,9 @@ def _cores() -> int:
 
 
 class _Product:
-    """One product split into blocks, which any thread may claim and compute."""
+    """One piece of work split into blocks (callables), which any thread may claim and run."""
 
-    def __init__(self, blocks: list[tuple[Array, Array, Array]]) -> None:
+    def __init__(self, blocks: Sequence[Callable[[], object]]) -> None:
         self.blocks = blocks
         self.next = 0
         self.remaining = len(blocks)
@@ -77,16 +78,15 @@ class _Product:
         self.error: BaseException | None = None
 
     def work(self) -> None:
-        """Compute unclaimed blocks until none is left."""
+        """Run unclaimed blocks until none is left."""
         while True:
             with self.lock:
                 i = self.next
                 if i >= len(self.blocks):
                     return
                 self.next = i + 1
-            a, b, out = self.blocks[i]
             try:
-                np.matmul(a, b, out=out)
+                self.blocks[i]()
             except BaseException as exc:  # re-raised in the calling thread
                 self.error = exc
             with self.lock:
@@ -173,9 +173,26 @@ def matmul(a: Array, b: Array, out: Array) -> Array:
     if n_blocks < 2:
         return np.matmul(a, b, out=out)
     edges = [rows * i // n_blocks for i in range(n_blocks + 1)]
-    blocks = [(a[lo:hi], b, out[lo:hi]) for lo, hi in itertools.pairwise(edges)]
+    blocks = [
+        functools.partial(np.matmul, a[lo:hi], b, out=out[lo:hi])
+        for lo, hi in itertools.pairwise(edges)
+    ]
     state.run(_Product(blocks))
     return out
+
+
+def parallel(blocks: Sequence[Callable[[], object]]) -> None:
+    """Run independent blocks of work (functions that release the GIL) on the cores.
+
+    As for products: the calling thread runs blocks too, and runs them all itself when the
+    helper threads are busy, so a busy machine costs no waiting.
+    """
+    state = _blas or _state()
+    if state.cores < 2 or len(blocks) < 2:
+        for block in blocks:
+            block()
+        return
+    state.run(_Product(blocks))
 
 
 def restore() -> None:

@@ -16,10 +16,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mlpcli.engine import blas
+from mlpcli.engine import blas, fast
 from mlpcli.engine.activations import ACTIVATIONS, DERIVATIVES, IN_PLACE
 
 Array = np.ndarray
+
+# Hidden activations the fast path (engine.fast) fuses with the layer's bias: forward
+# z = f(x @ W + b) with the bias add and f in one pass; backward g * f'(z) and the bias
+# gradient (its column sums) in one pass, instead of a pass and a matrix-vector product.
+# Names of functions in engine.kernels: (forward(z, b), backward(a, g, db)).
+FUSED: dict[str, tuple[str, str]] = {
+    "relu": ("bias_relu", "relu_backward"),
+    "identity": ("bias_add", "identity_backward"),
+}
 
 
 @dataclass
@@ -114,23 +123,27 @@ class Dense:
         self.bias = bias
         self.fan_in, self.fan_out = weight.value.shape
 
-    def forward(self, x: Array, out: Array | None = None) -> Array:
+    def forward(self, x: Array, out: Array | None = None, bias: bool = True) -> Array:
+        """z = x @ W + b (with `bias` False, x @ W: the caller adds b)."""
         if out is None:
             out = np.empty((len(x), self.fan_out), np.result_type(x, self.weight.value))
         z = blas.matmul(x, self.weight.value, out)
-        z += self.bias.value
+        if bias:
+            z += self.bias.value
         return z
 
-    def backward(self, x: Array, dz: Array, ones: Array, dx: Array | None) -> Array | None:
+    def backward(self, x: Array, dz: Array, ones: Array | None, dx: Array | None) -> Array | None:
         """dW = x.T @ dz and db = dz.sum(0) into the grads; dx = dz @ W.T into `dx`.
 
         `ones` is a vector of len(dz) ones (db as a matrix-vector product, faster than a
-        sum over axis 0). With `dx` None the input gradient is skipped: the first layer's
-        input is the data, whose gradient nobody needs.
+        sum over axis 0); None when the caller has filled db already. With `dx` None the
+        input gradient is skipped: the first layer's input is the data, whose gradient
+        nobody needs.
         """
         # blas.matmul: large products are split over the cores (see engine.blas)
         blas.matmul(x.T, dz, self.weight.grad)
-        blas.matmul(ones, dz, self.bias.grad)
+        if ones is not None:
+            blas.matmul(ones, dz, self.bias.grad)
         if dx is None:
             return None
         return blas.matmul(dz, self.weight.value.T, dx)
@@ -202,15 +215,22 @@ class MLP:
     def _forward(self, x: Array, rng: np.random.Generator | None, work: Workspace) -> Array:
         n = len(x)
         h = x.astype(self.dtype, copy=False)
+        k = fast.kernels(self.flat.value.size)
         work.inputs, work.saved = [], []
         for i, (layer, name) in enumerate(zip(self.layers[:-1], self.activations, strict=True)):
             work.inputs.append(h)
-            z = layer.forward(h, out=work.array("z", i, n, layer.fan_out))
-            if name in IN_PLACE:
+            out = work.array("z", i, n, layer.fan_out)
+            if k is not None and name in FUSED:
+                a = layer.forward(h, out, bias=False)
+                getattr(k, FUSED[name][0])(a, layer.bias.value)  # a = f(z + b), in place
+                kept_z = None
+            elif name in IN_PLACE:
+                z = layer.forward(h, out)
                 # a overwrites z: the derivative is computed from a alone
                 a = IN_PLACE[name].forward(z, work.array("zeros", i, n, layer.fan_out))
                 kept_z = None
             else:
+                z = layer.forward(h, out)
                 a, kept_z = ACTIVATIONS[name](z), z
             mask = None
             h = a
@@ -243,20 +263,26 @@ class MLP:
         top = self.layers[last]
         dx_top = work.array("dx", last, n, top.fan_in) if last > 0 else None
         grad = top.backward(work.inputs[last], dlogits, ones, dx_top)
+        k = fast.kernels(self.flat.value.size)
         for i in reversed(range(last)):
             assert grad is not None
             kept_z, a, mask = work.saved[i]
             if mask is not None:
                 grad *= mask  # grad is the dx array of the layer above: ours to overwrite
             name = self.activations[i]
-            if name in IN_PLACE:
+            layer = self.layers[i]
+            db_ones: Array | None = ones
+            if k is not None and name in FUSED:
+                # grad = grad * f'(z) and the bias gradient, in one pass
+                getattr(k, FUSED[name][1])(a, grad, layer.bias.grad)
+                db_ones = None
+            elif name in IN_PLACE:
                 grad = IN_PLACE[name].backward(a, grad, work.array("scratch", i, n, a.shape[1]))
             else:
                 assert kept_z is not None
                 grad = DERIVATIVES[name](kept_z, a, grad)
-            layer = self.layers[i]
             dx = work.array("dx", i, n, layer.fan_in) if i > 0 else None
-            grad = layer.backward(work.inputs[i], grad, ones, dx)
+            grad = layer.backward(work.inputs[i], grad, db_ones, dx)
 
     def logits(self, x: Array, chunk: int = 2048) -> Array:
         """Evaluation-mode logits (no dropout), computed in chunks to bound memory."""

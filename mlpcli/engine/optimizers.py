@@ -8,16 +8,27 @@ State (moment buffers, step count) is keyed by parameter name so that it round-t
 through a checkpoint: `state_dict()` / `load_state_dict()`.
 """
 
+import functools
+from collections.abc import Callable
+from types import ModuleType
+
 import numpy as np
 
+from mlpcli.engine import blas, fast
 from mlpcli.engine.model import Param
 
 Array = np.ndarray
+Fused = Callable[[Array, Array, dict[str, Array]], None]  # (p, g, state) of one block
 
 # Elements updated per pass. An update makes several passes (10-12 for Adam) over the
 # parameter, gradient and state; done a chunk at a time, the arrays stay in cache between
 # passes. Much smaller chunks lose to NumPy's per-call overhead (~1 us a call).
 CHUNK = 65536
+
+# On the fast path (engine.fast) an update is one pass; parameters of at least this many
+# elements are updated in two halves on two cores (engine.blas.parallel). Below it, waking
+# the other thread costs more than half an update saves.
+PARALLEL_MIN = 1 << 19
 
 
 class Optimizer:
@@ -25,7 +36,9 @@ class Optimizer:
 
     `_update` sees one chunk of a parameter at a time (1-D views of the parameter, its
     gradient and its state buffers) and writes the new values in place. `scratch` holds
-    two free arrays of the chunk's length, so that an update allocates nothing.
+    two free arrays of the chunk's length, so that an update allocates nothing. It is the
+    reference; `_fused(kernels, dtype)` gives the same rule as one numba kernel (the fast
+    path, taken for large parameters when numba is installed: see engine.fast).
     """
 
     buffers: tuple[str, ...] = ()
@@ -48,6 +61,10 @@ class Optimizer:
             if views is None or views[0] is not p:
                 views = self._views[p.name] = self._views_of(p)
             _, value, grad, bufs, scratch = views
+            k = fast.kernels(value.size)
+            if k is not None:
+                self._step_fused(self._fused(k, value.dtype.type), value, grad, bufs)
+                continue
             if value.size <= CHUNK:  # small models: one chunk, no slicing
                 self._update(value, grad, bufs, scratch)
                 continue
@@ -56,6 +73,21 @@ class Optimizer:
                 size = min(CHUNK, value.size - start)
                 chunk = {b: arr[part] for b, arr in bufs.items()}
                 self._update(value[part], grad[part], chunk, scratch[:, :size])
+
+    def _step_fused(self, run: Fused, value: Array, grad: Array, bufs: dict[str, Array]) -> None:
+        if value.size < PARALLEL_MIN:
+            run(value, grad, bufs)
+            return
+        # two halves at fixed offsets: the same arithmetic whichever thread runs which
+        half = value.size // 2
+        blas.parallel(
+            [
+                functools.partial(
+                    run, value[part], grad[part], {b: a[part] for b, a in bufs.items()}
+                )
+                for part in (slice(0, half), slice(half, None))
+            ]
+        )
 
     def _views_of(self, p: Param) -> tuple[Param, Array, Array, dict[str, Array], Array]:
         if p.name not in self.state:
@@ -67,6 +99,10 @@ class Optimizer:
         return p, value, grad, bufs, self._scratch[value.dtype][:, : min(value.size, CHUNK)]
 
     def _update(self, p: Array, g: Array, state: dict[str, Array], scratch: Array) -> None:
+        raise NotImplementedError
+
+    def _fused(self, k: ModuleType, dt: type) -> Fused:
+        """This step's rule as a kernel call, its scalars cast to the parameters' dtype `dt`."""
         raise NotImplementedError
 
     def _with_l2(self, p: Array, g: Array, out: Array) -> Array:
@@ -115,6 +151,10 @@ class SGD(Optimizer):
         step = np.multiply(g, self.lr, out=scratch[1])
         p -= step
 
+    def _fused(self, k: ModuleType, dt: type) -> Fused:
+        lr, wd = dt(self.lr), dt(self.weight_decay)
+        return lambda p, g, state: k.sgd(p, g, lr, wd)
+
 
 class Momentum(Optimizer):
     """SGD with momentum, optionally Nesterov's form (torch.optim.SGD, dampening 0).
@@ -149,6 +189,11 @@ class Momentum(Optimizer):
         else:
             np.multiply(b, self.lr, out=step)
         p -= step
+
+    def _fused(self, k: ModuleType, dt: type) -> Fused:
+        lr, mu, wd = dt(self.lr), dt(self.momentum), dt(self.weight_decay)
+        first, nesterov = self.t == 1, self.nesterov
+        return lambda p, g, s: k.momentum(p, g, s["momentum_buffer"], lr, mu, wd, first, nesterov)
 
 
 class Adam(Optimizer):
@@ -197,6 +242,16 @@ class Adam(Optimizer):
         update *= step_size
         p -= update
 
+    def _fused(self, k: ModuleType, dt: type) -> Fused:
+        c = (1.0 - self.beta2**self.t) ** 0.5  # as in _update
+        step, eps = dt(self.lr * c / (1.0 - self.beta1**self.t)), dt(self.eps * c)
+        b1, c1, b2, c2 = dt(self.beta1), dt(1.0 - self.beta1), dt(self.beta2), dt(1.0 - self.beta2)
+        wd = dt(0.0 if self.decoupled else self.weight_decay)
+        decay = dt(1.0 - self.lr * self.weight_decay if self.decoupled else 1.0)
+        return lambda p, g, s: k.adam(
+            p, g, s["exp_avg"], s["exp_avg_sq"], b1, c1, b2, c2, step, eps, wd, decay
+        )
+
 
 class AdamW(Adam):
     """Adam with decoupled weight decay (torch.optim.AdamW).
@@ -236,6 +291,11 @@ class RMSprop(Optimizer):
         update = np.divide(g, denom, out=tmp)
         update *= self.lr
         p -= update
+
+    def _fused(self, k: ModuleType, dt: type) -> Fused:
+        lr, alpha, c = dt(self.lr), dt(self.alpha), dt(1.0 - self.alpha)
+        eps, wd = dt(self.eps), dt(self.weight_decay)
+        return lambda p, g, s: k.rmsprop(p, g, s["square_avg"], lr, alpha, c, eps, wd)
 
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {

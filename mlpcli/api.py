@@ -1,0 +1,322 @@
+"""The Python API: train, load and compare from a notebook or a script.
+
+    import mlpcli
+    run = mlpcli.train("configs/iris.yaml", overrides={"optimizer.lr": 0.01})
+    model = mlpcli.load(run.path)
+    model.predict(X)                  # a NumPy array, a pandas DataFrame, a dict of columns
+    model.predict("new-rows.csv")     # or a file, read as train / eval / predict read files
+    mlpcli.compare(["runs/"]).best
+
+The CLI is a thin layer over these functions. Every problem with the input (config, data,
+checkpoint) is a `mlpcli.UserError` with the one-line message the CLI prints.
+"""
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlpcli.compare import Comparison, compare_runs, read_run
+from mlpcli.config import RunConfig, config_from_mapping, load_config
+from mlpcli.data import check_range, preprocess
+from mlpcli.data.files import MISSING_TOKENS, Table, shown
+from mlpcli.errors import UserError
+from mlpcli.evaluate import (
+    EvalReport,
+    Rows,
+    SavedModel,
+    class_probabilities,
+    evaluate,
+    file_rows,
+    load_model,
+)
+from mlpcli.runs import read_summary, train_run
+from mlpcli.status import RunStatus
+from mlpcli.train import TrainResult
+
+PathLike = str | Path
+
+__all__ = ["Comparison", "Model", "Run", "compare", "load", "train"]
+
+
+# ----------------------------------------------------------------------------- training
+
+
+@dataclass
+class Run:
+    """A trained run: where its directory is, how it ended, its final metrics."""
+
+    path: Path
+    status: RunStatus
+    reason: str
+    config: RunConfig
+    final: dict[str, dict[str, float]]  # split -> metrics of the final model
+    best_epoch: int
+    epochs_run: int
+    result: TrainResult | None = field(default=None, repr=False)
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """The final model's metrics as flat keys: `test_accuracy`, `val_loss`, ..."""
+        return {
+            f"{split}_{k}": v for split, values in self.final.items() for k, v in values.items()
+        }
+
+    def history(self) -> dict[str, list[float]]:
+        """metrics.csv of the kept restart as columns: `epoch`, `train_loss`, `val_loss`, ..."""
+        return read_run(self.path).curves
+
+    def load(self) -> "Model":
+        """The run's final model."""
+        return load(self.path)
+
+    @classmethod
+    def open(cls, path: PathLike) -> "Run":
+        """An existing run directory (one `train` made before, or the CLI)."""
+        path = Path(path)
+        summary = read_summary(path)
+        cfg = load_config(path / "config.yaml")
+        status = RunStatus.parse(summary.get("status")) or RunStatus.CORRUPT
+        final: dict[str, dict[str, float]] = (
+            summary["final"] if isinstance(summary.get("final"), dict) else {}
+        )
+        return cls(
+            path=path,
+            status=status,
+            reason=str(summary.get("reason") or ""),
+            config=cfg,
+            final=final,
+            best_epoch=int(summary.get("best_epoch") or 0),
+            epochs_run=int(summary.get("epochs_run") or 0),
+        )
+
+
+def train(
+    config: PathLike | Mapping[str, Any],
+    overrides: Mapping[str, Any] | Sequence[str] | None = None,
+    runs_dir: PathLike = "runs",
+    quiet: bool = True,
+) -> Run:
+    """Train a config (a YAML path, or a dict as the YAML would read) into a new run directory.
+
+    `overrides` are dotted keys, as `--set` takes them: `{"optimizer.lr": 0.01}` or
+    `["optimizer.lr=0.01"]`. `quiet=False` shows the progress the CLI shows. A run that
+    diverges is returned with status `diverged`, not raised: look at `run.status`.
+    """
+    cfg = resolve_config(config, overrides)
+    callbacks = []
+    if not quiet:
+        from mlpcli.display import progress_callback
+
+        progress = progress_callback(False)
+        callbacks = [progress] if progress else []
+    run_dir, result = train_run(cfg, Path(runs_dir), callbacks)
+    return Run(
+        path=run_dir,
+        status=result.status,
+        reason=result.reason,
+        config=cfg,
+        final=result.final,
+        best_epoch=result.best_epoch,
+        epochs_run=result.epochs_run,
+        result=result,
+    )
+
+
+def resolve_config(
+    config: PathLike | Mapping[str, Any], overrides: Mapping[str, Any] | Sequence[str] | None
+) -> RunConfig:
+    """A validated config from a path or a mapping, with `--set`-style overrides applied."""
+    if isinstance(overrides, Mapping):
+        # JSON is YAML: each value keeps its type (0.01, true, null, [1, 2]) through --set
+        items = [f"{key}={json.dumps(value)}" for key, value in overrides.items()]
+    elif isinstance(overrides, str):
+        raise UserError("overrides: give a dict {key: value} or a list of 'KEY=VALUE' strings")
+    else:
+        items = list(overrides or [])
+    if isinstance(config, Mapping):
+        return config_from_mapping(dict(config), items)
+    return load_config(Path(config), items)
+
+
+# ----------------------------------------------------------------------------- a saved model
+
+
+class Model:
+    """A saved model: predictions and metrics on raw rows, the checkpoint's pipeline applied."""
+
+    def __init__(self, saved: SavedModel) -> None:
+        self._saved = saved
+
+    @property
+    def path(self) -> Path:
+        """The checkpoint the model was loaded from."""
+        return self._saved.path
+
+    @property
+    def task(self) -> str:
+        return self._saved.task
+
+    @property
+    def classes(self) -> list[str] | None:
+        """The class names, in the column order of `predict_proba`; None for regression."""
+        return None if self._saved.class_names is None else list(self._saved.class_names)
+
+    @property
+    def feature_names(self) -> list[str]:
+        """The model's input features after the pipeline: `col`, or `col=category`."""
+        return list(self._saved.feature_names)
+
+    @property
+    def columns(self) -> list[str]:
+        """The raw columns the model reads, in the order an array's columns must have."""
+        return [c["name"] for c in preprocess.used_columns(self._saved.preprocess)]
+
+    def __repr__(self) -> str:
+        what = f"{len(self.classes)} classes" if self.classes else "regression"
+        return f"<mlpcli.Model {self.path} ({what}, {len(self.columns)} columns)>"
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Class names (classification) or values (regression), one per row of `X`.
+
+        `X` is a file path (CSV, NPZ, Parquet), a pandas DataFrame or a dict of columns
+        (matched by name, other columns ignored), or a 2-D array whose columns are
+        `self.columns` in order (numeric data only).
+        """
+        logits = self._logits(X)
+        if self._saved.class_names is None:
+            return logits[:, 0].astype(np.float64)
+        names = np.array(self._saved.class_names, dtype=object)
+        return names[class_probabilities(logits).argmax(axis=1)]
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """One probability column per class (`self.classes`), one row per row of `X`."""
+        if self._saved.class_names is None:
+            raise UserError("predict_proba needs a classification model; this one does regression")
+        return class_probabilities(self._logits(X)).astype(np.float64)
+
+    def evaluate(self, data: PathLike | None = None, split: str | None = None) -> EvalReport:
+        """Metrics on a file with the target column, or on a split of the run's own data
+        (default: test): `.metrics`, and per-class scores and a confusion matrix."""
+        return evaluate(self._saved.path, None if data is None else Path(data), split)
+
+    def _logits(self, X: Any) -> np.ndarray:
+        return self._saved.logits(self._rows(X).X)
+
+    def _rows(self, X: Any) -> Rows:
+        if isinstance(X, str | Path):
+            return file_rows(self._saved, Path(X), need_target=False)
+        columns = _columns_of(X, self.columns)
+        table = _table(columns, self._saved.preprocess)
+        dtype = np.dtype(self._saved.model.dtype)
+        check_range(table, dtype)
+        features, notes = preprocess.transform(
+            table.X, table, self._saved.preprocess, dtype, table.where
+        )
+        return Rows(features, None, table.origin, notes)
+
+
+def load(run_dir_or_checkpoint: PathLike) -> Model:
+    """The final model of a run directory, or the model of a checkpoint `.npz`."""
+    return Model(load_model(Path(run_dir_or_checkpoint)))
+
+
+def _columns_of(X: Any, names: list[str]) -> dict[str, np.ndarray]:
+    """The named columns of a DataFrame, a dict of columns, or a 2-D array (in order)."""
+    if hasattr(X, "columns") and hasattr(X, "__getitem__") and not isinstance(X, np.ndarray):
+        X = {str(c): X[c].to_numpy() for c in X.columns}  # a pandas (or alike) DataFrame
+    if isinstance(X, Mapping):
+        missing = [n for n in names if n not in X]
+        if missing:
+            raise UserError(
+                f"column '{missing[0]}' is missing (the model reads: {', '.join(names)})"
+            )
+        out = {n: np.asarray(X[n]).reshape(-1) for n in names}
+        lengths = {len(v) for v in out.values()}
+        if len(lengths) > 1:
+            raise UserError(
+                f"the columns have different lengths ({', '.join(map(str, sorted(lengths)))})"
+            )
+        return out
+    array = np.asarray(X)
+    if array.ndim == 1 and len(names) == 1:
+        array = array.reshape(-1, 1)
+    if array.ndim != 2 or array.shape[1] != len(names):
+        raise UserError(
+            f"X has shape {array.shape}; the model reads {len(names)} columns "
+            f"({', '.join(names)}): give an array of shape (rows, {len(names)}), a DataFrame "
+            "or a file"
+        )
+    return {n: array[:, j] for j, n in enumerate(names)}
+
+
+def _table(columns: dict[str, np.ndarray], pipeline: dict[str, Any]) -> Table:
+    """In-memory columns as the reader's Table: numbers as float64 (NaN missing), categories
+    as codes of their text; the same missing tokens as in a file."""
+    used = preprocess.used_columns(pipeline)
+    n = len(next(iter(columns.values()))) if columns else 0
+    X = np.empty((n, len(used)), dtype=np.float64)
+    levels: dict[str, list[str]] = {}
+    for j, c in enumerate(used):
+        values = columns[c["name"]]
+        if c["kind"] == "numeric":
+            X[:, j] = _numbers(values, c["name"])
+        else:
+            texts = [None if _is_missing(v) else str(v).strip() for v in values]
+            levels[c["name"]] = sorted({t for t in texts if t is not None})
+            code = {t: k for k, t in enumerate(levels[c["name"]])}
+            X[:, j] = [math.nan if t is None else code[t] for t in texts]
+    return Table(
+        X=X,
+        y=None,
+        feature_names=[c["name"] for c in used],
+        target_name=None,
+        origin="the given rows",
+        kinds=[c["kind"] for c in used],
+        levels=levels,
+    )
+
+
+def _is_missing(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return isinstance(value, str) and value.strip().lower() in MISSING_TOKENS
+
+
+def _numbers(values: np.ndarray, name: str) -> np.ndarray:
+    if values.dtype.kind in "fiub":
+        return values.astype(np.float64)
+    out = np.empty(len(values), dtype=np.float64)
+    for i, v in enumerate(values):
+        if _is_missing(v):
+            out[i] = math.nan
+            continue
+        try:
+            out[i] = float(v)
+        except (TypeError, ValueError):
+            raise UserError(
+                f"row {i + 1}: non-numeric value '{shown(str(v))}' in column '{shown(name)}'"
+            ) from None
+    return out
+
+
+# ----------------------------------------------------------------------------- comparing
+
+
+def compare(
+    paths: PathLike | Sequence[PathLike],
+    sort: str | None = None,
+    top: int | None = None,
+    group: bool = True,
+) -> Comparison:
+    """Runs under `paths` (run directories or folders of them) as `mlpcli compare` shows them:
+    `.rows` (sorted, best first), `.best`, `.differing` keys, `.to_json()`."""
+    if isinstance(paths, str | Path):
+        paths = [paths]
+    return compare_runs([Path(p) for p in paths], sort=sort, top=top, group=group)

@@ -1,0 +1,184 @@
+"""The fast path (numba kernels, engine.fast) gives the numbers of the NumPy reference.
+
+Every optimizer (with and without weight decay) and every activation, in float32 and
+float64, runs on both paths from the same start; they must agree to rounding. The fast
+path must also be deterministic: a seed gives bit-identical weights, and a run stopped and
+resumed ends bit-identical to one never interrupted. Skipped when numba is not installed.
+"""
+
+import csv
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mlpcli.config import load_config
+from mlpcli.engine import ACTIVATIONS, LOSSES, MLP, fast, optimizers
+from mlpcli.runs import resume_run, train_run
+from mlpcli.train import Callback
+from tests.helpers import write_config
+from tests.test_engine_equivalence import DTYPES, OPTS, close
+
+pytestmark = pytest.mark.skipif(not fast.available(), reason="numba not installed")
+
+
+@pytest.fixture
+def on_fast_path(monkeypatch):
+    """Small test arrays take the fast path too; returns a switch between the two paths."""
+    monkeypatch.setattr(fast, "MIN_SIZE", 0)
+
+    def use(enabled: bool) -> None:
+        monkeypatch.setattr(fast, "ENABLED", enabled)
+
+    return use
+
+
+def _model(activations, dtype, dropout=0.0, sizes=(7, 9, 8, 4)):
+    model = MLP([*sizes[: len(activations) + 1], sizes[-1]], activations, dropout, dtype)
+    model.init(np.random.default_rng(4), "glorot")
+    for p in model.params:  # non-zero biases, so that bias paths are exercised
+        p.value[...] += np.random.default_rng(5).normal(0, 0.1, p.value.shape)
+    return model
+
+
+def test_large_models_take_the_fast_path_and_small_ones_numpy():
+    assert fast.path(fast.MIN_SIZE) == "numba"
+    assert fast.path(fast.MIN_SIZE - 1) == "numpy"
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", list(OPTS))
+@pytest.mark.parametrize("weight_decay", [0.0, 0.05])
+@pytest.mark.parametrize("halves", [False, True])
+def test_optimizers_match_the_numpy_path(
+    on_fast_path, monkeypatch, dtype, name, weight_decay, halves
+):
+    if halves:  # updated in two halves, on two threads where there are two cores
+        monkeypatch.setattr(optimizers, "PARALLEL_MIN", 2)
+    cls, hp = OPTS[name]
+    hp = {**hp, "weight_decay": weight_decay}
+    rng = np.random.default_rng(8)
+    grads = [rng.normal(size=_model(["relu"], dtype).flat.value.shape) for _ in range(5)]
+    finals = []
+    for enabled in (False, True):
+        on_fast_path(enabled)
+        model, opt = _model(["relu"], dtype), cls(**hp)
+        for g in grads:
+            model.flat.grad[...] = g
+            opt.step([model.flat])
+        finals.append((model.flat.value.copy(), opt.state_dict()))
+    (want, want_state), (got, got_state) = finals
+    assert got.dtype == dtype
+    assert close(got, want, dtype)
+    assert got_state.keys() == want_state.keys()
+    for key in want_state:
+        assert close(got_state[key], want_state[key], dtype), key
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("activation", list(ACTIVATIONS))
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_forward_backward_match_the_numpy_path(on_fast_path, dtype, activation, dropout):
+    rng = np.random.default_rng(6)
+    y = rng.integers(0, 4, 64)
+    xs = [rng.normal(size=(n, 7)) for n in (16, 64, 5, 16)]  # buffers grow, then shrink
+    results = []
+    for enabled in (False, True):
+        on_fast_path(enabled)
+        model = _model([activation, "relu"], dtype, dropout)
+        out = []
+        for x in xs:
+            train = np.random.default_rng(len(x)) if dropout else None
+            logits = model.forward(x, train).copy()
+            _, dlogits = LOSSES["cross_entropy"].fn(logits, y[: len(x)])
+            model.backward(dlogits)
+            out.append((logits, model.flat.grad.copy(), model.logits(x)))
+        results.append(out)
+    for (want_z, want_g, want_eval), (z, g, evaluated) in zip(*results, strict=True):
+        assert close(z, want_z, dtype)
+        assert close(g, want_g, dtype)
+        assert close(evaluated, want_eval, dtype)
+        assert g.dtype == z.dtype == dtype
+
+
+def test_relu_keeps_a_nan_so_that_divergence_is_seen(on_fast_path):
+    model = _model(["relu", "relu"], np.float32)
+    model.layers[0].weight.value[0, 0] = np.nan
+    assert np.isnan(model.forward(np.ones((3, 7)))).any()
+
+
+def _trainer(dtype: str = "float32", epochs: int = 3):
+    from mlpcli.config import RunConfig
+    from mlpcli.data import Dataset, Part
+    from mlpcli.train import Trainer
+
+    rng = np.random.default_rng(10)
+    X = rng.normal(size=(90, 5))
+    y = (X[:, 0] + X[:, 1] > 0).astype(np.int64) + (X[:, 2] > 1)
+    cfg = RunConfig.model_validate(
+        {
+            "data": {"source": "x.csv", "split": {"train": 1.0, "val": 0.0, "test": 0.0}},
+            "model": {"hidden": [{"units": 16}, {"units": 8}], "dropout": 0.2},
+            "optimizer": {"name": "adam", "lr": 0.01},
+            "training": {"epochs": epochs, "batch_size": 12, "dtype": dtype},
+            "seed": 3,
+        }
+    )
+    names = [f"f{i}" for i in range(5)]
+    data = Dataset("classification", names, "y", ["a", "b", "c"], {"train": Part(X, y)})
+    return Trainer(cfg, data)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_training_matches_the_numpy_path_and_repeats_bit_identically(on_fast_path, dtype):
+    weights = []
+    for enabled in (False, True, True):
+        on_fast_path(enabled)
+        trainer = _trainer(dtype)
+        trainer.run()
+        weights.append(trainer.model.flat.value.copy())
+    numpy_path, fast_a, fast_b = weights
+    assert np.array_equal(fast_a, fast_b)
+    # three epochs of Adam: a relative 1e-4 of rounding differences may build up
+    assert np.allclose(fast_a, numpy_path, rtol=0, atol=1e-4 * np.abs(numpy_path).max())
+
+
+class StopAt(Callback):
+    """Sets the stop flag after batch `batch` of epoch `epoch`."""
+
+    def __init__(self, stop: threading.Event, epoch: int, batch: int) -> None:
+        self.stop, self.epoch, self.batch = stop, epoch, batch
+
+    def on_batch_end(self, trainer, batch: int, n_batches: int) -> None:
+        if (trainer.epoch, batch) == (self.epoch, self.batch):
+            self.stop.set()
+
+
+def _outcome(run: Path) -> tuple[list[dict], dict[str, np.ndarray]]:
+    rows = list(csv.DictReader((run / "metrics.csv").open(newline="")))
+    for row in rows:
+        row.pop("seconds")  # wall time
+    with np.load(run / "checkpoints" / "last.npz", allow_pickle=False) as z:
+        return rows, {k: z[k] for k in z.files if k != "meta"}
+
+
+def test_resumed_run_is_bit_identical_on_the_fast_path(on_fast_path, tmp_path):
+    on_fast_path(True)
+    text = """
+data: {source: iris}
+model: {hidden: [{units: 16, activation: relu}, {units: 8, activation: relu}], dropout: 0.1}
+optimizer: {name: adam, lr: 0.05}
+training: {epochs: 6, batch_size: 16, early_stopping: null, checkpoint_every: 2}
+"""
+    cfg = load_config(write_config(tmp_path, text, "fast.yaml"))
+    whole, _ = train_run(cfg, tmp_path / "whole", [])
+    stop = threading.Event()
+    run, result = train_run(cfg, tmp_path / "parts", [StopAt(stop, 3, 4)], stop=stop)
+    assert result.status == "interrupted"
+    resume_run(run, [])
+    (rows, arrays), (want_rows, want_arrays) = _outcome(run), _outcome(whole)
+    assert rows == want_rows and len(rows) == 6
+    assert arrays.keys() == want_arrays.keys()
+    for key, value in want_arrays.items():
+        assert np.array_equal(arrays[key], value), key
