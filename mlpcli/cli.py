@@ -144,7 +144,7 @@ STOP_SIGNALS = tuple(
 def _notes(notes: list[str]) -> None:
     """What the data pipeline did that the user should know (columns ignored, cells filled)."""
     for note in notes:
-        print(f"note: {note}", file=sys.stderr)
+        print(f"note: {printable(note)}", file=sys.stderr)  # column names come from files
 
 
 def _data_notes() -> Any:
@@ -734,8 +734,10 @@ def export(
     input per column) and gives `probabilities` and `label` (classifier) or `values`
     (regression); see docs/export.md.
     """
+    from mlpcli.evaluate import check_output_path
     from mlpcli.export import export as export_model
 
+    check_output_path(out, "--out", [source])
     done = export_model(source, out, fmt)
     inputs = (
         f"input 'features' [N, {done.n_features}] double"
@@ -783,7 +785,9 @@ def report(
     and can be mailed. Needs plotly (the 'report' extra).
     """
     from mlpcli import report as pages
+    from mlpcli.evaluate import check_output_path
 
+    check_output_path(out, "--out", paths)
     if not watch:
         written = pages.write_report(paths, out, sort=sort, group=not per_run)
     else:

@@ -13,6 +13,7 @@ import typing
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
+import numpy as np
 import yaml
 from pydantic import (
     AfterValidator,
@@ -68,6 +69,15 @@ class Strict(BaseModel):
     # so `batch_size: true` or `epochs: 1.5` is an error instead of a silent 1 (an int is
     # still a valid float: `lr: 1`)
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_numbers(cls, raw: Any) -> Any:
+        """NumPy scalars (a dict config built in a notebook) as the Python values they hold;
+        np.bool_ stays refused where a number is expected, as `true` is."""
+        if isinstance(raw, dict) and any(isinstance(v, np.generic) for v in raw.values()):
+            return {k: v.item() if isinstance(v, np.generic) else v for k, v in raw.items()}
+        return raw
 
 
 class Split(Strict):
