@@ -762,7 +762,7 @@ def schema() -> None:
 @_clean_errors
 def report(
     paths: list[Path] = typer.Argument(
-        ..., metavar="RUNS_DIR_OR_RUNS...", help="run directories, or folders of runs"
+        ..., metavar="RUNS_DIR_OR_RUNS", help="run directories, or folders of runs"
     ),
     out: Path = typer.Option(Path("report.html"), "--out", help="the HTML file to write"),
     open_: bool = typer.Option(False, "--open", help="open the page in the web browser"),

@@ -315,3 +315,25 @@ def test_search_history_of_a_tune_follows_trial_numbers(grid, tmp_path):
         f"trial-{n:04d}" for n in range(4)
     ]
     assert history.layout["xaxis"]["title"]["text"] == "trial"
+
+
+def test_a_real_tune_directory(cli, tmp_path):
+    """`mlpcli tune`'s directory: its trials are runs, searched values and history drawn."""
+    pytest.importorskip("optuna", reason="mlpcli tune needs the 'tune' extra (optuna)")
+    from tests.test_tune import SEARCH, write_config
+
+    config = write_config(tmp_path, SEARCH)
+    assert cli("tune", config, "--runs-dir", "runs", "--quiet").exit_code == 0
+    page = pages.build_page([tmp_path / "runs" / "iris-tune"], group=False)
+    figures = {f.title: f for _, fs in page.sections for f in fs}
+    history = figures["search history"]
+    assert history.data[0]["x"] == [0, 1, 2, 3]
+    assert history.layout["xaxis"]["title"]["text"] == "trial"
+    labels = [
+        d["label"] for d in figures["searched values against the metric"].data[0]["dimensions"]
+    ]
+    assert sorted(label.removesuffix(" (log)") for label in labels[:-1]) == [
+        "optimizer.lr",
+        "training.batch_size",
+    ]  # the seed (a trial's own) left out
+    assert labels[-1] == pages._rank_key(page.comparison)  # type: ignore[arg-type]
