@@ -275,10 +275,22 @@ def _optuna() -> Any:
 
 def open_study(plan: TunePlan, create: bool = False) -> "optuna.Study":
     """The plan's study in its storage (created when `create`), with its sampler and pruner."""
-    optuna = _optuna()
+    _optuna()  # the clear message when Optuna is missing
     storage = _storage(plan)
     sampler = _sampler(plan, 0)
     pruner = _pruner(plan)
+    for attempt in range(5):  # machines starting at once race to create the study's rows
+        try:
+            return _open(plan, storage, sampler, pruner, create)
+        except Exception as exc:
+            if "duplicate key" not in str(exc) or attempt == 4:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def _open(plan: TunePlan, storage: Any, sampler: Any, pruner: Any, create: bool) -> Any:
+    optuna = _optuna()
     try:
         if create:
             study = optuna.create_study(
@@ -315,12 +327,22 @@ def _storage(plan: TunePlan) -> Any:
         # A heartbeat lets the next start fail a killed machine's trials; a SQLite study
         # lives on one machine, where a dead process id says the same at no cost a trial.
         shared = not plan.storage.startswith("sqlite")
-        return optuna.storages.RDBStorage(
-            plan.storage,
-            engine_kwargs=kwargs,
-            heartbeat_interval=HEARTBEAT_SECONDS if shared else None,
-            grace_period=GRACE_SECONDS if shared else None,
-        )
+        for attempt in range(5):
+            try:
+                return optuna.storages.RDBStorage(
+                    plan.storage,
+                    engine_kwargs=kwargs,
+                    heartbeat_interval=HEARTBEAT_SECONDS if shared else None,
+                    grace_period=GRACE_SECONDS if shared else None,
+                )
+            except Exception as exc:
+                # machines starting at once on a fresh database race to create its tables;
+                # the loser finds them there on the next try
+                racing = "duplicate key" in str(exc) or "already exists" in str(exc)
+                if not racing or attempt == 4:
+                    raise
+                time.sleep(0.5 * (attempt + 1))
+        raise AssertionError("unreachable")
     except Exception as exc:  # sqlalchemy's OperationalError and friends: one line
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(f"storage {plan.shown_storage}: cannot open the study: {first}") from None
