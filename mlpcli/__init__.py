@@ -23,16 +23,39 @@ __all__ = [
     "Run",
     "TrainingFailed",
     "UserError",
+    "Validation",
     "__version__",
     "compare",
     "load",
+    "resume",
     "train",
+    "validate",
 ]
 
-_API = ("Comparison", "Model", "Run", "compare", "load", "train")
+_API = (
+    "Comparison",
+    "Model",
+    "Run",
+    "Validation",
+    "compare",
+    "load",
+    "resume",
+    "train",
+    "validate",
+)
 
 if TYPE_CHECKING:
-    from mlpcli.api import Comparison, Model, Run, compare, load, train
+    from mlpcli.api import (
+        Comparison,
+        Model,
+        Run,
+        Validation,
+        compare,
+        load,
+        resume,
+        train,
+        validate,
+    )
 
 
 def _api_attribute(name: str) -> property:

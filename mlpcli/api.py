@@ -13,6 +13,7 @@ checkpoint) is a `mlpcli.UserError` with the one-line message the CLI prints.
 
 import json
 import math
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,13 +35,23 @@ from mlpcli.evaluate import (
     file_rows,
     load_model,
 )
-from mlpcli.runs import read_summary, train_run
+from mlpcli.runs import read_run_config, read_summary, resume_run, train_run
 from mlpcli.status import RunStatus
-from mlpcli.train import TrainResult
+from mlpcli.train import Callback, TrainResult
 
 PathLike = str | Path
 
-__all__ = ["Comparison", "Model", "Run", "compare", "load", "train"]
+__all__ = [
+    "Comparison",
+    "Model",
+    "Run",
+    "Validation",
+    "compare",
+    "load",
+    "resume",
+    "train",
+    "validate",
+]
 
 
 # ----------------------------------------------------------------------------- training
@@ -79,7 +90,7 @@ class Run:
         """An existing run directory (one `train` made before, or the CLI)."""
         path = Path(path)
         summary = read_summary(path)
-        cfg = load_config(path / "config.yaml")
+        cfg = read_run_config(path)
         status = RunStatus.parse(summary.get("status")) or RunStatus.CORRUPT
         final: dict[str, dict[str, float]] = (
             summary["final"] if isinstance(summary.get("final"), dict) else {}
@@ -100,21 +111,49 @@ def train(
     overrides: Mapping[str, Any] | Sequence[str] | None = None,
     runs_dir: PathLike = "runs",
     quiet: bool = True,
+    *,
+    callbacks: Sequence[Callback] | None = None,
+    stop: threading.Event | None = None,
 ) -> Run:
     """Train a config (a YAML path, or a dict as the YAML would read) into a new run directory.
 
     `overrides` are dotted keys, as `--set` takes them: `{"optimizer.lr": 0.01}` or
-    `["optimizer.lr=0.01"]`. `quiet=False` shows the progress the CLI shows. A run that
-    diverges is returned with status `diverged`, not raised: look at `run.status`.
+    `["optimizer.lr=0.01"]`. `quiet=False` shows the progress the CLI shows; `callbacks`
+    receive the trainer's events instead; setting `stop` ends the run after the current
+    batch (status `interrupted`, resumable). A run that diverges is returned with status
+    `diverged`, not raised: look at `run.status`.
     """
     cfg = resolve_config(config, overrides)
-    callbacks = []
-    if not quiet:
-        from mlpcli.display import progress_callback
+    run_dir, result = train_run(cfg, Path(runs_dir), _callbacks(quiet, callbacks), stop)
+    return _run(run_dir, cfg, result)
 
-        progress = progress_callback(False)
-        callbacks = [progress] if progress else []
-    run_dir, result = train_run(cfg, Path(runs_dir), callbacks)
+
+def resume(
+    run_dir: PathLike,
+    quiet: bool = True,
+    *,
+    callbacks: Sequence[Callback] | None = None,
+    stop: threading.Event | None = None,
+) -> Run:
+    """Continue an interrupted (or killed) run from its last checkpoint, exactly as if it had
+    never stopped; a run that has finished raises `AlreadyFinished` (mlpcli.runs)."""
+    run_dir = Path(run_dir)
+    result = resume_run(run_dir, _callbacks(quiet, callbacks), stop)
+    return _run(run_dir, read_run_config(run_dir), result)
+
+
+def _callbacks(quiet: bool, given: Sequence[Callback] | None) -> list[Callback]:
+    if given is not None:
+        return list(given)
+    if quiet:
+        return []
+    from mlpcli.display import progress_callback
+
+    progress = progress_callback(False)
+    return [progress] if progress else []
+
+
+def _run(run_dir: Path, cfg: RunConfig, result: TrainResult) -> Run:
     return Run(
         path=run_dir,
         status=result.status,
@@ -124,6 +163,47 @@ def train(
         best_epoch=result.best_epoch,
         epochs_run=result.epochs_run,
         result=result,
+    )
+
+
+@dataclass
+class Validation:
+    """What `mlpcli validate` reports: the resolved config and what it would build."""
+
+    config: RunConfig
+    task: str
+    n_features: int
+    class_names: list[str] | None
+    rows: dict[str, int]  # split -> rows
+    sizes: list[int]  # layer sizes, input to output
+    n_params: int
+
+    def summary(self) -> list[tuple[str, Any]]:
+        """(label, value) rows, in the order the CLI shows them."""
+        return [
+            ("task", self.task),
+            ("features", self.n_features),
+            ("classes", ", ".join(self.class_names) if self.class_names else "-"),
+            *((f"{name} rows", n) for name, n in self.rows.items()),
+            ("layers", " -> ".join(map(str, self.sizes))),
+            ("parameters", f"{self.n_params:,}"),
+        ]
+
+
+def validate(
+    config: PathLike | Mapping[str, Any],
+    overrides: Mapping[str, Any] | Sequence[str] | None = None,
+) -> Validation:
+    """Check a config without training: it loads its data and builds (not trains) its model."""
+    from mlpcli.build import build_model
+    from mlpcli.data import load_dataset
+
+    cfg = resolve_config(config, overrides)
+    data = load_dataset(cfg.data, cfg.seed)
+    rows = {name: len(part) for name, part in data.parts.items()}
+    model = build_model(cfg, data.n_features, data.n_outputs, max(rows.values()))
+    return Validation(
+        cfg, data.task, data.n_features, data.class_names, rows, model.sizes, model.n_params
     )
 
 

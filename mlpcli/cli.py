@@ -26,6 +26,7 @@ except ImportError:  # pragma: no cover - older typer depends on click itself
 from mlpcli.errors import TrainingFailed, UserError, printable
 
 if TYPE_CHECKING:
+    from mlpcli.api import Run
     from mlpcli.grid import GridPlan
 
 
@@ -143,7 +144,7 @@ STOP_SIGNALS = tuple(
 def _notes(notes: list[str]) -> None:
     """What the data pipeline did that the user should know (columns ignored, cells filled)."""
     for note in notes:
-        print(f"note: {note}", file=sys.stderr)
+        print(f"note: {printable(note)}", file=sys.stderr)  # column names come from files
 
 
 def _data_notes() -> Any:
@@ -254,11 +255,51 @@ def train(
     Ctrl-C stops after the current batch, saves the last checkpoint and exits with 130;
     `mlpcli train --resume RUN_DIR` then continues exactly where it stopped.
     """
-    from mlpcli import display
-    from mlpcli.config import load_config
-    from mlpcli.runs import AlreadyFinished, RunInterrupted, resume_run, train_run
-    from mlpcli.status import RunStatus
+    _check_train_flags(config, set_, runs_dir, name, seed, resume, grid, repeat, jobs)
+    overrides = [
+        *set_,
+        *([f"name={name}"] if name else []),
+        *([f"seed={seed}"] if seed is not None else []),
+    ]
+    if grid or repeat > 1:
+        assert config is not None
+        _train_grid(config, overrides, grid, repeat, jobs, runs_dir or Path("runs"), quiet)
+        return
+    if resume is not None:
+        from mlpcli.grid import is_grid_folder, plan_from_record
 
+        if is_grid_folder(resume):
+            _grid_and_report(plan_from_record(resume), None, quiet)
+            return
+    from mlpcli import api
+
+    if resume is not None:
+        _train_one(
+            lambda callbacks, stop: api.resume(resume, callbacks=callbacks, stop=stop), quiet
+        )
+    else:
+        assert config is not None
+        where = runs_dir or Path("runs")
+        _train_one(
+            lambda callbacks, stop: api.train(
+                config, overrides, where, callbacks=callbacks, stop=stop
+            ),
+            quiet,
+        )
+
+
+def _check_train_flags(
+    config: Path | None,
+    set_: list[str],
+    runs_dir: Path | None,
+    name: str | None,
+    seed: int | None,
+    resume: Path | None,
+    grid: list[str],
+    repeat: int,
+    jobs: int | None,
+) -> None:
+    """`train` trains a CONFIG, a grid of it, or resumes a run: flags that do not go together."""
     if config is None and resume is None:
         raise UserError(
             "Missing argument 'CONFIG' (or --resume RUN_DIR to continue a run)",
@@ -273,37 +314,25 @@ def train(
             "--resume continues a run exactly as it started: --set, --runs-dir, --name, "
             "--seed, --grid, --repeat and --jobs do not go with it"
         )
-    overrides = [
-        *set_,
-        *([f"name={name}"] if name else []),
-        *([f"seed={seed}"] if seed is not None else []),
-    ]
-    if grid or repeat > 1:
-        assert config is not None
-        _train_grid(config, overrides, grid, repeat, jobs, runs_dir or Path("runs"), quiet)
-        return
-    if jobs is not None:
+    if jobs is not None and not (grid or repeat > 1):
         raise UserError("--jobs goes with --grid or --repeat")
-    if resume is not None:
-        from mlpcli.grid import is_grid_folder, plan_from_record
 
-        if is_grid_folder(resume):
-            _grid_and_report(plan_from_record(resume), None, quiet)
-            return
+
+def _train_one(start: Callable[[list[Any], threading.Event], "Run"], quiet: bool) -> None:
+    """Train (or resume) one run with progress and signal handling, then show the result."""
+    from mlpcli import display
+    from mlpcli.runs import AlreadyFinished, RunInterrupted
+    from mlpcli.status import RunStatus
+
     progress = display.progress_callback(quiet)
-    callbacks = [progress] if progress else []
+    callbacks: list[Any] = [progress] if progress else []
     if not quiet:
         callbacks.insert(0, _data_notes())
     stop = threading.Event()
     received: list[int] = []
     try:
         with _signals_stop(stop) as received:
-            if resume is not None:
-                run_dir, result = resume, resume_run(resume, callbacks, stop)
-            else:
-                assert config is not None
-                cfg = load_config(config, overrides)
-                run_dir, result = train_run(cfg, runs_dir or Path("runs"), callbacks, stop)
+            run = start(callbacks, stop)
     except AlreadyFinished as exc:
         display.stdout.print(str(exc), soft_wrap=True)
         return
@@ -311,23 +340,16 @@ def train(
         display.close_progress(progress)
         _say(f"interrupted: {exc}")
         raise typer.Exit(_exit_code(received)) from None
-    if result.status is RunStatus.INTERRUPTED:
+    if run.status is RunStatus.INTERRUPTED:
         _say(
-            f"interrupted: the last checkpoint and metrics.csv are saved in {run_dir}\n"
-            f"resume with: mlpcli train --resume {run_dir}"
+            f"interrupted: the last checkpoint and metrics.csv are saved in {run.path}\n"
+            f"resume with: mlpcli train --resume {run.path}"
         )
         raise typer.Exit(_exit_code(received))
-    if result.status is RunStatus.DIVERGED:
-        raise TrainingFailed(f"{run_dir}: training diverged: {result.reason}")
-    if len(result.restarts) > 1:
-        display.stdout.print(display.restart_table(result))
-        spread = result.spread
-        display.stdout.print(
-            f"restart spread on {result.monitor}: best {spread['best']:.4f}, "
-            f"median {spread['median']:.4f}, worst {spread['worst']:.4f}"
-        )
-    display.stdout.print(display.result_table(result))
-    display.stdout.print(f"run directory: {run_dir}", soft_wrap=True)
+    if run.status is RunStatus.DIVERGED:
+        raise TrainingFailed(f"{run.path}: training diverged: {run.reason}")
+    assert run.result is not None
+    display.show_trained(run.result, run.path)
 
 
 def _say(text: str) -> None:
@@ -360,7 +382,7 @@ def eval_(
         "(needs matplotlib: the 'plot' extra)",
     ),
 ) -> None:
-    """Metrics of a saved model (a checkpoint, or a run directory's best.npz).
+    """Metrics of a saved model (a checkpoint, or a run directory's final model).
 
     Classification: loss, accuracy, per-class precision / recall / F1 and a confusion
     matrix. Regression: loss, MSE, RMSE, MAE and R².
@@ -551,25 +573,12 @@ def validate(
     set_: list[str] = typer.Option([], "--set", metavar="KEY=VALUE", help="override a config key"),
 ) -> None:
     """Check a config without training: resolved config, parameter count, dataset shape."""
-    from mlpcli import display
-    from mlpcli.build import build_model
-    from mlpcli.config import dump_config, load_config
-    from mlpcli.data import load_dataset
+    from mlpcli import api, display
+    from mlpcli.config import dump_config
 
-    cfg = load_config(config, list(set_))
-    data = load_dataset(cfg.data, cfg.seed)
-    largest = max(len(part) for part in data.parts.values())
-    model = build_model(cfg, data.n_features, data.n_outputs, largest)
-    display.stdout.print(dump_config(cfg), highlight=False, markup=False)
-    rows = [
-        ("task", data.task),
-        ("features", data.n_features),
-        ("classes", ", ".join(data.class_names) if data.class_names else "-"),
-        *((f"{name} rows", len(part)) for name, part in data.parts.items()),
-        ("layers", " -> ".join(map(str, model.sizes))),
-        ("parameters", f"{model.n_params:,}"),
-    ]
-    display.stdout.print(display.key_value_table(f"{config} is valid", rows))
+    checked = api.validate(config, list(set_))
+    display.stdout.print(dump_config(checked.config), highlight=False, markup=False)
+    display.stdout.print(display.key_value_table(f"{config} is valid", checked.summary()))
 
 
 @app.command()
@@ -637,6 +646,81 @@ def gradcheck(
 
 @app.command()
 @_clean_errors
+def tune(
+    config: Path = typer.Argument(..., help="a YAML config with a 'tune:' section"),
+    set_: list[str] = typer.Option([], "--set", help="override a config key for every trial"),
+    trials: int | None = typer.Option(
+        None, "--trials", min=1, help="finished trials the study should hold (default: tune.trials)"
+    ),
+    timeout: float | None = typer.Option(
+        None, "--timeout", metavar="S", help="start no new trial after S seconds"
+    ),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="worker processes on the one study"),
+    storage: str | None = typer.Option(
+        None,
+        "--storage",
+        metavar="URL",
+        help="postgresql://USER@HOST/DB to share the study between machines "
+        "(default: TUNE_DIR/study.db, SQLite)",
+    ),
+    study: str | None = typer.Option(
+        None, "--study", help="study name; the tune directory is RUNS_DIR/STUDY (default: name)"
+    ),
+    runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="folder of the tune directory"),
+    plot: Path | None = typer.Option(
+        None,
+        "--plot",
+        metavar="FILE.png",
+        help="optimization history and parameter importances (needs matplotlib)",
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no live table"),
+) -> None:
+    """Search hyperparameters over the config's tune.space with Optuna.
+
+    Every trial is a run directory in RUNS_DIR/STUDY/, next to study.db, tune.json and
+    best.yaml. The same command again continues the study. Ctrl-C or SIGTERM stops the
+    trial in progress after its batch (marked failed) and exits with 130 / 143.
+    """
+    from mlpcli import display
+    from mlpcli import tune as tuning
+
+    plan = tuning.plan_tune(
+        config,
+        list(set_),
+        trials=trials,
+        timeout=timeout,
+        jobs=jobs,
+        storage=storage,
+        study=study,
+        runs_dir=runs_dir,
+    )
+    if plot is not None:
+        from mlpcli.tune_plot import check_plot_path
+
+        check_plot_path(plot)
+    stopper = tuning.Stopper()
+    with tuning.signals_stop(stopper), display.TuneLive(quiet) as live:
+        result = tuning.tune(config, plan=plan, stopper=stopper, on_update=live.update)
+    if plot is not None:
+        from mlpcli.tune_plot import plot_study
+
+        plot_study(plan, result, plot)
+    for renderable in display.tune_summary(result):
+        display.stdout.print(renderable, soft_wrap=isinstance(renderable, str))
+    display.stdout.print(f"tune directory: {plan.folder}", soft_wrap=True)
+    if plot is not None:
+        print(f"plot: {plot}", file=sys.stderr)
+    if result.interrupted is not None:
+        print(
+            "interrupted: the trial in progress is marked failed; the same command continues "
+            "the study",
+            file=sys.stderr,
+        )
+        raise typer.Exit(128 + result.interrupted)
+
+
+@app.command()
+@_clean_errors
 def export(
     source: Path = typer.Argument(
         ..., metavar="RUN_OR_CHECKPOINT", help="a run directory (its final model) or a .npz"
@@ -650,8 +734,10 @@ def export(
     input per column) and gives `probabilities` and `label` (classifier) or `values`
     (regression); see docs/export.md.
     """
+    from mlpcli.evaluate import check_output_path
     from mlpcli.export import export as export_model
 
+    check_output_path(out, "--out", [source])
     done = export_model(source, out, fmt)
     inputs = (
         f"input 'features' [N, {done.n_features}] double"
@@ -676,7 +762,7 @@ def schema() -> None:
 @_clean_errors
 def report(
     paths: list[Path] = typer.Argument(
-        ..., metavar="RUNS_DIR_OR_RUNS...", help="run directories, or folders of runs"
+        ..., metavar="RUNS_DIR_OR_RUNS", help="run directories, or folders of runs"
     ),
     out: Path = typer.Option(Path("report.html"), "--out", help="the HTML file to write"),
     open_: bool = typer.Option(False, "--open", help="open the page in the web browser"),
@@ -699,7 +785,9 @@ def report(
     and can be mailed. Needs plotly (the 'report' extra).
     """
     from mlpcli import report as pages
+    from mlpcli.evaluate import check_output_path
 
+    check_output_path(out, "--out", paths)
     if not watch:
         written = pages.write_report(paths, out, sort=sort, group=not per_run)
     else:

@@ -425,6 +425,9 @@ def compare_runs(
 ) -> Comparison:
     """Read the runs under `paths`, diff their configs, build sorted rows."""
     runs = [_read_run_or_corrupt(p) for p in find_runs(paths)]
+    tune_metric = _tune_metric(paths)
+    if tune_metric is not None:
+        group = False  # a tune dir's trials each have their own seed (seed + k): one row each
     notes = []
     configs = [r.config for r in runs if r.config]
     common, differing = diff_configs(configs)
@@ -446,7 +449,7 @@ def compare_runs(
             f"runs of different tasks ({', '.join(tasks)}) are compared on what they share: "
             "loss, epochs and time (losses of different tasks are not on one scale)"
         )
-    sort = sort or _default_sort(rows, metric)
+    sort = sort or tune_metric or _default_sort(rows, metric)
     _check_sort(sort, rows, differing)
     if sort not in columns and _is_metric(sort):
         columns.append(sort)
@@ -469,6 +472,19 @@ def compare_runs(
         best=best,
         notes=notes,
     )
+
+
+def _tune_metric(paths: Sequence[Path]) -> str | None:
+    """The metric a tune directory among `paths` was searched on (its trials sort by it)."""
+    for path in paths:
+        try:
+            record = json.loads((path / "tune.json").read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError):
+            continue
+        metric = record.get("metric") if isinstance(record, dict) else None
+        if isinstance(metric, str) and _is_metric(metric):
+            return metric
+    return None
 
 
 def _shared_metric(tasks: list[str]) -> tuple[str, list[str]]:

@@ -13,6 +13,7 @@ import typing
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
+import numpy as np
 import yaml
 from pydantic import (
     AfterValidator,
@@ -68,6 +69,15 @@ class Strict(BaseModel):
     # so `batch_size: true` or `epochs: 1.5` is an error instead of a silent 1 (an int is
     # still a valid float: `lr: 1`)
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_numbers(cls, raw: Any) -> Any:
+        """NumPy scalars (a dict config built in a notebook) as the Python values they hold;
+        np.bool_ stays refused where a number is expected, as `true` is."""
+        if isinstance(raw, dict) and any(isinstance(v, np.generic) for v in raw.values()):
+            return {k: v.item() if isinstance(v, np.generic) else v for k, v in raw.items()}
+        return raw
 
 
 class Split(Strict):
@@ -549,6 +559,107 @@ class Training(Strict):
         return self
 
 
+# ----------------------------------------------------------------------------- tune section
+
+
+class Range(Strict):
+    """A numeric range of a search space: `{low: 1.0e-4, high: 0.3, log: true}`."""
+
+    low: float
+    high: float
+    log: bool = False
+    int: bool = Field(False, description="integers only (units, batch sizes, epochs)")
+    step: float | None = Field(None, gt=0.0, description="grid of low, low + step, ...")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Range":
+        if self.low > self.high:
+            raise ValueError(f"low {self.low:g} is above high {self.high:g}")
+        if self.log and self.low <= 0:
+            raise ValueError(f"log: true needs low > 0 (got {self.low:g})")
+        if self.log and self.step is not None:
+            raise ValueError("log and step do not go together")
+        if self.int and not (self.low.is_integer() and self.high.is_integer()):
+            raise ValueError(
+                f"int: true needs whole low and high (got {self.low:g}, {self.high:g})"
+            )
+        return self
+
+
+Choices = Annotated[
+    list[bool | int | float | str | None], Field(min_length=1, description="values to choose from")
+]
+Dimension = Range | Choices
+
+
+class HiddenSpace(Strict):
+    """`model.hidden` searched as depth and width: every layer gets the same units/activation."""
+
+    layers: Range | Choices | int = Field(description="number of hidden layers")
+    units: Range | Choices | int | None = Field(None, description="default: the config's")
+    activation: Choices | ActivationName | None = Field(None, description="default: the config's")
+
+    @field_validator("layers", "units")
+    @classmethod
+    def _whole(cls, value: Any) -> Any:
+        """Layers and units are counts: a range of them is a range of integers."""
+        if isinstance(value, Range) and not value.int:
+            if not (value.low.is_integer() and value.high.is_integer()):
+                raise ValueError(
+                    f"a count needs whole low and high (got {value.low:g}, {value.high:g})"
+                )
+            value = value.model_copy(update={"int": True})
+        return value
+
+
+class TuneConfig(Strict):
+    """The `tune:` section: what `mlpcli tune` searches (ignored by `mlpcli train`)."""
+
+    trials: int = Field(20, gt=0, le=100_000, description="finished trials the study should hold")
+    sampler: Literal["tpe", "random", "grid", "cmaes"] = "tpe"
+    pruner: Literal["median", "hyperband", "none"] = "median"
+    metric: str | None = Field(None, description="default: the config's monitor")
+    space: dict[str, Dimension | HiddenSpace] = Field(
+        min_length=1, description="dotted config keys (as --set takes them) -> range or choices"
+    )
+
+    @field_validator("space", mode="before")
+    @classmethod
+    def _forms(cls, raw: Any) -> Any:
+        """Each key's form, checked here so that an error names the key."""
+        if not isinstance(raw, dict):
+            return raw
+        out: dict[str, Any] = {}
+        for key, value in raw.items():
+            key = str(key)
+            model: type[BaseModel] = HiddenSpace if key == "model.hidden" else Range
+            if isinstance(value, list):
+                if key == "model.hidden":
+                    raise ValueError(
+                        f"{key}: search it as {{layers: {{low: 1, high: 3}}, units: ..., "
+                        "activation: [...]}}"
+                    )
+                bad = [v for v in value if isinstance(v, dict | list)]
+                if not value or bad:
+                    raise ValueError(f"{key}: choices must be a non-empty list of plain values")
+                if len({repr(v) for v in value}) != len(value):
+                    raise ValueError(f"{key}: a choice is listed twice")
+                out[key] = value
+            elif isinstance(value, dict):
+                try:
+                    out[key] = model.model_validate(value)
+                except ValidationError as exc:
+                    raise ValueError(f"{key}: {_first_error(exc, model, key)}") from None
+            else:
+                form = (
+                    "{layers: ..., units: ..., activation: ...}"
+                    if model is HiddenSpace
+                    else ("{low: ..., high: ...} or a list of choices")
+                )
+                raise ValueError(f"{key}: expected {form}, got {value!r}")
+        return out
+
+
 class RunConfig(Strict):
     """A whole run, as written in YAML."""
 
@@ -559,6 +670,8 @@ class RunConfig(Strict):
     loss: LossConfig = LossConfig()
     optimizer: OptimizerConfig = AdamConfig()
     training: Training = Training()
+    # Only `mlpcli tune` reads it; never written into a run's config.yaml (a trial is a plain run).
+    tune: TuneConfig | None = Field(None, exclude=True)
 
     @model_validator(mode="before")
     @classmethod
@@ -624,6 +737,9 @@ class RunConfig(Strict):
             monitor = chosen.monitor
             if monitor not in valid:
                 raise ValueError(f"{key}: cannot monitor '{monitor}'{_suggest(monitor, valid)}")
+        metric = self.tune.metric if self.tune else None
+        if metric is not None and metric not in valid:
+            raise ValueError(f"tune.metric: cannot optimise '{metric}'{_suggest(metric, valid)}")
         return self
 
     @property

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from mlpcli.data.inspect import Inspection
     from mlpcli.evaluate import EvalReport
     from mlpcli.grid import GridOutcome, GridPlan
+    from mlpcli.tune import Study, TrialInfo
 
 stderr = Console(stderr=True)
 stdout = Console()
@@ -196,6 +197,19 @@ class DownloadBar:
         if total:
             while done / total >= self.next_report:
                 self.next_report += 0.25
+
+
+def show_trained(result: TrainResult, run_dir: Any) -> None:
+    """After training: the restarts (if several) and their spread, final metrics, the run dir."""
+    if len(result.restarts) > 1:
+        stdout.print(restart_table(result))
+        spread = result.spread
+        stdout.print(
+            f"restart spread on {result.monitor}: best {spread['best']:.4f}, "
+            f"median {spread['median']:.4f}, worst {spread['worst']:.4f}"
+        )
+    stdout.print(result_table(result))
+    stdout.print(f"run directory: {run_dir}", soft_wrap=True)
 
 
 def result_table(result: TrainResult) -> Table:
@@ -683,4 +697,128 @@ def inspect_tables(info: "Inspection") -> list[RenderableType]:
         out.append(classes)
     else:
         out.append(f"target '{escape(info.target or '')}': numeric, regression")
+    return out
+
+
+# ----------------------------------------------------------------------------- tune
+
+
+def _short_param(key: str) -> str:
+    """`optimizer.lr` -> lr, `model.hidden.units` -> units: the table stays narrow."""
+    parts = key.split(".")
+    return parts[-2] if parts[-1] == "name" and len(parts) > 1 else parts[-1]
+
+
+def format_params(params: dict[str, Any]) -> str:
+    return " ".join(
+        f"{_short_param(k)}={v:.3g}" if isinstance(v, float) else f"{_short_param(k)}={v}"
+        for k, v in params.items()
+    )
+
+
+def _fmt_metric(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def tune_table(study: "Study", last: int = 15) -> Table:
+    """The trials so far (the last `last`), with the best value up to each one."""
+    sign = 1.0 if study.direction == "minimize" else -1.0
+    best_so_far: dict[int, float | None] = {}
+    best: float | None = None
+    for t in sorted(study.trials, key=lambda t: t.number):
+        if t.value is not None and (best is None or sign * t.value < sign * best):
+            best = t.value
+        best_so_far[t.number] = best
+    counts = {s: sum(t.state == s for t in study.trials) for s in ("complete", "pruned", "failed")}
+    title = (
+        f"study {study.name}: {len(study.trials)} trials ({counts['complete']} complete, "
+        f"{counts['pruned']} pruned, {counts['failed']} failed); {study.direction} {study.metric}"
+    )
+    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
+    table.add_column("trial", justify="right")
+    table.add_column("params", overflow="fold")
+    table.add_column("value", justify="right")
+    table.add_column("state")
+    table.add_column("best so far", justify="right")
+    shown = sorted(study.trials, key=lambda t: t.number)[-last:]
+    for t in shown:
+        is_best = study.best is not None and t.number == study.best.number
+        table.add_row(
+            str(t.number),
+            format_params(t.params),
+            _fmt_metric(t.value),
+            Text(t.status, style=status_style(t.status)),
+            _fmt_metric(best_so_far[t.number]),
+            style="bold" if is_best else None,
+        )
+    return table
+
+
+class TuneLive:
+    """The trial table while searching: redrawn on a terminal, one line a trial otherwise."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.live: Any = None
+        self.printed: set[int] = set()
+
+    def __enter__(self) -> "TuneLive":
+        if not self.quiet and stderr.is_terminal:
+            from rich.live import Live
+
+            self.live = Live(console=stderr, auto_refresh=False, transient=False)
+            self.live.start()
+        return self
+
+    def update(self, study: "Study") -> None:
+        if self.quiet:
+            return
+        if self.live is not None:
+            self.live.update(tune_table(study), refresh=True)
+            return
+        for t in sorted(study.trials, key=lambda t: t.number):
+            if t.state != "running" and t.number not in self.printed:
+                self.printed.add(t.number)
+                print(_plain_trial_line(study, t), file=sys.stderr, flush=True)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live is not None:
+            self.live.stop()
+
+
+def _plain_trial_line(study: "Study", t: "TrialInfo") -> str:
+    sign = 1.0 if study.direction == "minimize" else -1.0
+    done = [u for u in study.trials if u.number <= t.number and u.value is not None]
+    best = min(done, key=lambda u: sign * (u.value or 0.0), default=None)
+    shown = (
+        f"  best {best.value:.4f} (trial {best.number})" if best and best.value is not None else ""
+    )
+    value = f"  {study.metric} {t.value:.4f}" if t.value is not None else ""
+    return f"trial {t.number} {t.status}{value}  {format_params(t.params)}{shown}"
+
+
+def tune_summary(study: "Study") -> list[RenderableType]:
+    """After the search: the top trials, the best params and value, how to train the best."""
+    out: list[RenderableType] = []
+    top = study.top(5)
+    if top:
+        table = Table(
+            title=f"top trials by {study.metric}", box=box.SIMPLE_HEAD, title_justify="left"
+        )
+        table.add_column("trial", justify="right")
+        table.add_column(study.metric, justify="right")
+        table.add_column("epochs", justify="right")
+        table.add_column("params", overflow="fold")
+        for t in top:
+            epochs = "-" if t.epochs is None else str(t.epochs)
+            table.add_row(str(t.number), _fmt_metric(t.value), epochs, format_params(t.params))
+        out.append(table)
+    best = study.best
+    if best is None:
+        out.append("no trial has completed yet")
+        return out
+    rows = [(key, format_value(value)) for key, value in best.params.items()]
+    rows.append((study.metric, _fmt_metric(best.value)))
+    out.append(key_value_table(f"best: trial {best.number}", rows))
+    out.append(f"train the best: mlpcli train {study.best_yaml}")
     return out

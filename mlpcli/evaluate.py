@@ -128,7 +128,7 @@ def resolve_checkpoint(path: Path) -> Path:
 
 
 def load_model(path: Path) -> SavedModel:
-    """Rebuild the model of a checkpoint (or of a run directory's best.npz)."""
+    """Rebuild the model of a checkpoint (or of a run directory's final model)."""
     path = resolve_checkpoint(path)
     ckpt = load_checkpoint(path)
     meta = ckpt.meta

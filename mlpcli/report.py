@@ -36,6 +36,7 @@ PALETTE = [
 CSS_COLOUR = {"green": "#1a7f37", "yellow": "#9a6700", "red": "#cf222e"}
 REGION_GRID = 120  # points per side of the decision-region grid (300 for a PNG: too many here)
 LAYER_NORM = re.compile(r"layers\.(\d{1,4})\.grad_norm")  # a metrics.csv column
+TRIAL = re.compile(r"(?:^|-)trial-(\d{1,9})$")  # the run name `mlpcli tune` gives a trial
 DIGITS = 5  # significant digits of plotted numbers: the page stays small
 
 
@@ -354,6 +355,8 @@ def _finite(value: float | None) -> bool:
 def _parallel(comparison: Comparison, runs: list[Run], key: str) -> Figure:
     dimensions = []
     for k in comparison.differing:
+        if k == "seed":  # differs by construction (a tune's trials), not a searched value
+            continue
         values = [r.config.get(k) for r in runs]
         numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
         if numeric:
@@ -361,7 +364,7 @@ def _parallel(comparison: Comparison, runs: list[Run], key: str) -> Figure:
             dimensions.append(_numeric_dimension(k, numbers))
         else:
             texts = [format_value(v) for v in values]
-            levels = sorted(set(texts))
+            levels = sorted(set(texts), key=_level_order)
             dimensions.append(
                 {
                     "label": k,
@@ -397,6 +400,14 @@ def _parallel(comparison: Comparison, runs: list[Run], key: str) -> Figure:
     )
 
 
+def _level_order(text: str) -> tuple[bool, float, str]:
+    """Numbers in numeric order (8 before 16), then words; `null` (key absent) last."""
+    try:
+        return (text == "null", float(text), "")
+    except ValueError:
+        return (True, 0.0, text) if text != "null" else (True, math.inf, text)
+
+
 def _numeric_dimension(key: str, values: list[float]) -> dict[str, Any]:
     """A parallel-coordinates axis; one spanning a factor of 10 or more is log10 (lr, decay),
     labelled in the values themselves."""
@@ -404,7 +415,7 @@ def _numeric_dimension(key: str, values: list[float]) -> dict[str, Any]:
     log = min(values) > 0 and max(values) / min(values) >= 10
     where = [math.log10(v) for v in values] if log else values
     dim: dict[str, Any] = {"label": key + (" (log)" if log else ""), "values": where}
-    if len(distinct) <= 12:
+    if len(distinct) <= 6:  # a grid's few values: label each
         dim["tickvals"] = [math.log10(v) for v in distinct] if log else distinct
         dim["ticktext"] = [format_value(v) for v in distinct]
     elif log:
@@ -415,39 +426,53 @@ def _numeric_dimension(key: str, values: list[float]) -> dict[str, Any]:
 
 
 def _history(runs: list[Run], key: str) -> Figure:
-    """Each run's metric in the order the runs started, and the best so far."""
-    ordered = sorted(runs, key=lambda r: (str(r.summary.get("started", "")), r.name))
-    scores = [r.value(key) or math.nan for r in ordered]
+    """Each run's metric in search order (a tune's trial numbers, else the order the runs
+    started), and the best so far; pruned trials grey, failed ones red."""
+    trials = [TRIAL.search(str(r.config.get("name", r.name))) for r in runs]
+    if all(trials):
+        order = [int(m.group(1)) for m in trials if m]
+        what = "trial"
+    else:
+        started = sorted(runs, key=lambda r: (str(r.summary.get("started", "")), r.name))
+        order = [started.index(r) + 1 for r in runs]
+        what = "run (in the order started)"
+    ordered = sorted(zip(order, runs, strict=True), key=lambda pair: pair[0])
+    scores = [r.value(key) or math.nan for _, r in ordered]
     higher = key.endswith(("_accuracy", "_r2"))
     best, so_far = math.nan, []
     for s in scores:
         best = s if math.isnan(best) or (s > best if higher else s < best) else best
         so_far.append(best)
-    order = list(range(1, len(ordered) + 1))
+    xs = [n for n, _ in ordered]
+    colours = [
+        "#1f77b4" if r.status.succeeded else "#d62728" if r.status.failure else "#9a9a9a"
+        for _, r in ordered
+    ]
     data = [
         {
             "type": "scatter",
             "mode": "markers",
-            "x": order,
+            "x": xs,
             "y": scores,
-            "text": [r.name for r in ordered],
+            "text": [f"{r.name} ({r.status})" for _, r in ordered],
             "name": "run",
-            "marker": {"size": 8, "color": "#1f77b4"},
+            "marker": {"size": 8, "color": colours},
             "hovertemplate": "%{text}<br>" + key + " %{y:.4g}<extra></extra>",
         },
         {
             "type": "scatter",
             "mode": "lines",
-            "x": order,
+            "x": xs,
             "y": so_far,
             "name": "best so far",
             "line": {"shape": "hv", "color": "#d62728"},
         },
     ]
-    layout = _layout("run (in the order started)", key)
-    if len(order) <= 20:
+    layout = _layout(what, key)
+    if len(xs) <= 20:
         layout["xaxis"]["dtick"] = 1
-    return Figure("search history", data, layout)
+    caption = "blue: finished, grey: pruned or interrupted, red: failed"
+    return Figure("search history", data, layout, caption)
 
 
 # ----------------------------------------------------------------------------- best run

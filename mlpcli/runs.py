@@ -410,6 +410,13 @@ def _run(trainer: Trainer, run_dir: Path) -> TrainResult:
         raise
 
 
+def set_status(run_dir: Path, status: RunStatus, reason: str) -> None:
+    """Give a finished run its final status (a tune trial that its pruner stopped: pruned)."""
+    summary = read_summary(run_dir)
+    summary.update({"status": status, "reason": reason})
+    write_json_atomic(run_dir / "summary.json", summary)
+
+
 def _mark_failed(run_dir: Path, reason: str, status: RunStatus = RunStatus.FAILED) -> None:
     """Best effort: say in summary.json why the run stopped (the disk may still be full)."""
     try:

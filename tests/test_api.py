@@ -148,3 +148,31 @@ def test_docs_worked_example_prints_what_the_docs_show(tmp_path, monkeypatch):
             exec(compile(code, f"docs/api.md block {n}", "exec"), namespace)
         assert out.getvalue() == expected, f"docs/api.md block {n}:\n{code}"
     assert Path("runs").is_dir()
+
+
+def test_validate_builds_without_training(tmp_path):
+    checked = mlpcli.api.validate(TINY)
+    assert checked.sizes == [4, 8, 3] and checked.n_params == 4 * 8 + 8 + 8 * 3 + 3
+    assert sum(checked.rows.values()) == 150 and checked.task == "classification"
+    assert ("layers", "4 -> 8 -> 3") in checked.summary()
+
+
+def test_a_stopped_run_resumes_to_the_same_result(tmp_path):
+    import threading
+
+    from mlpcli.train import Callback
+
+    stop = threading.Event()
+
+    class StopAfterTwo(Callback):
+        def on_epoch_end(self, trainer, record):
+            if record.epoch == 2:
+                stop.set()
+
+    config = {**TINY, "training": {**TINY["training"], "early_stopping": None}}
+    stopped = mlpcli.train(config, runs_dir=tmp_path / "a", callbacks=[StopAfterTwo()], stop=stop)
+    assert stopped.status == RunStatus.INTERRUPTED
+    resumed = mlpcli.api.resume(stopped.path)
+    whole = mlpcli.train(config, runs_dir=tmp_path / "b")
+    assert resumed.status == whole.status == RunStatus.COMPLETED
+    assert resumed.final == whole.final and resumed.epochs_run == 5

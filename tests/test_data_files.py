@@ -96,7 +96,7 @@ def test_careful_path_matches_fast_path(tmp_path, monkeypatch):
     lines = [",".join(map(str, row)) + f",{i % 2}" for i, row in enumerate(X.tolist())]
     lines[37] = lines[37].replace(lines[37].split(",")[1], "NA", 1)  # forces the careful path
     path = write(tmp_path, "a,b,c,y\n" + "\n".join(lines) + "\n")
-    monkeypatch.setattr(files, "CHUNK_LINES", 8)
+    monkeypatch.setattr(files, "BLOCK_CHARS", 150)  # a few rows per block
     table = read_table(path, None, missing="mean")
     expected = X.copy()
     expected[37, 1] = np.nan

@@ -148,3 +148,20 @@ def test_set_errors_name_the_set(hostile_run, tmp_path, command, item, expected)
     args += ["--runs-dir", tmp_path / "runs"] if command == "train" else []
     line = refused(args, *expected, watch=[hostile_run])
     assert "c.yaml" not in line  # the file is fine: the --set is at fault
+
+
+def test_numpy_scalars_in_a_dict_config_are_plain_numbers():
+    """Strict types refuse `true` for an int, but a notebook's np.int64(64) is an int."""
+    import numpy as np
+
+    from mlpcli.config import RunConfig
+
+    raw = {
+        "data": {"source": "iris"},
+        "model": {"hidden": [{"units": np.int64(8)}]},
+        "training": {"epochs": np.int32(3), "shuffle": np.bool_(False)},
+    }
+    cfg = RunConfig.model_validate(raw)
+    assert (cfg.model.hidden[0].units, cfg.training.epochs, cfg.training.shuffle) == (8, 3, False)
+    with pytest.raises(ValueError, match="valid integer"):
+        RunConfig.model_validate({**raw, "training": {"batch_size": np.bool_(True)}})

@@ -54,7 +54,11 @@ def _apply(run: Path, name: str, kind: str, data) -> None:
         path.write_bytes(data.draw(st.binary(max_size=64)))
     elif kind == "json":
         summary = json.loads(path.read_text())
-        summary[data.draw(st.sampled_from([*summary, "extra"]))] = data.draw(json_values)
+        key = data.draw(st.sampled_from([*summary, "extra"]))
+        if data.draw(st.booleans()):
+            summary.pop(key, None)
+        else:
+            summary[key] = data.draw(json_values)
         path.write_text(json.dumps(summary))
     elif kind == "meta":
         arrays, meta = read_npz(path)
@@ -73,7 +77,8 @@ def _apply(run: Path, name: str, kind: str, data) -> None:
         key = data.draw(st.sampled_from(sorted(k for k in arrays if k != "meta")))
         shape = tuple(data.draw(st.lists(st.integers(0, 5), max_size=2)))
         dtype = data.draw(st.sampled_from([np.float32, np.float64, np.int64, np.bool_]))
-        arrays[key] = np.full(shape, data.draw(st.sampled_from([0, 1, -1, np.nan])), dtype)
+        fills = [0, 1, -1] + ([np.nan] if np.issubdtype(dtype, np.floating) else [])
+        arrays[key] = np.full(shape, data.draw(st.sampled_from(fills)), dtype)
         if data.draw(st.booleans()):
             del arrays[key]
         write_npz(path, arrays, meta)

@@ -105,10 +105,15 @@ def test_predict_out_may_write_a_new_file_in_a_run(hostile_run, tmp_path, cli):
 
 
 @pytest.mark.parametrize("name", ["checkpoints/best.npz", "summary.json"])
-def test_plots_never_overwrite_a_run_file(hostile_run, tmp_path, name):
+@pytest.mark.parametrize(
+    "command",
+    [["eval", "--plot"], ["compare", "--plot"], ["export", "--out"], ["report", "--out"]],
+    ids=lambda c: " ".join(c),
+)
+def test_output_files_never_overwrite_a_run_file(hostile_run, tmp_path, command, name):
     run = copy_run(hostile_run, tmp_path / "run")
-    for args in (["eval", run, "--plot", run / name], ["compare", run, "--plot", run / name]):
-        refused(args, "--plot", "would overwrite a file of the run", watch=[run, hostile_run])
+    args = [command[0], run, command[1], run / name]
+    refused(args, command[1], "would overwrite a file of the run", watch=[run, hostile_run])
 
 
 SIZE_CASES = [

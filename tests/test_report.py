@@ -296,3 +296,44 @@ def test_open_opens_the_written_page(cli, grid, tmp_path, monkeypatch):
     result = cli("report", grid, "--out", out, "--open")
     assert result.exit_code == 0, result.output
     assert opened == [out.resolve().as_uri()]
+
+
+def test_search_history_of_a_tune_follows_trial_numbers(grid, tmp_path):
+    """Trials (`mlpcli tune` names them trial-NNNN) in trial order, whenever they started."""
+    runs = tmp_path / "tune"
+    sources = sorted(grid.iterdir())
+    for number, source in zip((2, 0, 3, 1), sources, strict=True):
+        run = Path(shutil.copytree(source, runs / f"trial-{number:04d}-20261201-120000"))
+        config = (run / "config.yaml").read_text(encoding="utf-8")
+        name = next(line for line in config.splitlines() if line.startswith("name:"))
+        config = config.replace(name, f"name: trial-{number:04d}")
+        (run / "config.yaml").write_text(config, encoding="utf-8")
+    page = pages.build_page([runs], group=False)
+    history = next(f for _, fs in page.sections for f in fs if f.title == "search history")
+    assert history.data[0]["x"] == [0, 1, 2, 3]
+    assert [t.split("-2026")[0] for t in history.data[0]["text"]] == [
+        f"trial-{n:04d}" for n in range(4)
+    ]
+    assert history.layout["xaxis"]["title"]["text"] == "trial"
+
+
+def test_a_real_tune_directory(cli, tmp_path):
+    """`mlpcli tune`'s directory: its trials are runs, searched values and history drawn."""
+    pytest.importorskip("optuna", reason="mlpcli tune needs the 'tune' extra (optuna)")
+    from tests.test_tune import SEARCH, write_config
+
+    config = write_config(tmp_path, SEARCH)
+    assert cli("tune", config, "--runs-dir", "runs", "--quiet").exit_code == 0
+    page = pages.build_page([tmp_path / "runs" / "iris-tune"], group=False)
+    figures = {f.title: f for _, fs in page.sections for f in fs}
+    history = figures["search history"]
+    assert history.data[0]["x"] == [0, 1, 2, 3]
+    assert history.layout["xaxis"]["title"]["text"] == "trial"
+    labels = [
+        d["label"] for d in figures["searched values against the metric"].data[0]["dimensions"]
+    ]
+    assert sorted(label.removesuffix(" (log)") for label in labels[:-1]) == [
+        "optimizer.lr",
+        "training.batch_size",
+    ]  # the seed (a trial's own) left out
+    assert labels[-1] == pages._rank_key(page.comparison)  # type: ignore[arg-type]

@@ -38,6 +38,7 @@ class Tab:
 
     def __init__(self, page: Any) -> None:
         self.page = page
+        page.set_default_timeout(120_000)  # a shared CI machine can be slow to draw
         self.errors: list[str] = []
         self.requests: list[str] = []
         page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)

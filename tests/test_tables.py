@@ -428,3 +428,26 @@ def test_bad_class_weights_are_one_line(cli, tmp_path, loss, message):
     assert result.exit_code == 2 and message in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) <= 2
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("block", [40, 300, 1 << 20])
+def test_blocks_of_any_size_read_the_same_table(tmp_path, monkeypatch, block):
+    """Block boundaries, long categories (past the first text width), blank lines, a block
+    that needs the careful path: the table is the same, and line numbers stay right."""
+    from mlpcli.data import files
+
+    rng = np.random.default_rng(4)
+    rows = [["c", "x", "y"]]
+    for i in range(60):
+        level = "word" * (1 + i % 9) if i % 10 else "a-much-longer-category-name-" * 3
+        rows.append([level, "NA" if i == 33 else f"{rng.normal():.5f}", i % 2])
+    path = write_rows(tmp_path / "t.csv", rows)
+    text = path.read_text().splitlines(keepends=True)
+    path.write_text("".join([*text[:20], "\n", "   \n", *text[20:]]))
+    monkeypatch.setattr(files, "BLOCK_CHARS", block)
+    table = read_table(path, None, missing="mean")
+    assert table.kinds == ["categorical", "numeric"]
+    texts = [table.levels["c"][int(code)] for code in table.X[:, 0]]
+    assert texts == [r[0] for r in rows[1:]]
+    assert np.isnan(table.X[33, 1]) and np.isfinite(np.delete(table.X[:, 1], 33)).all()
+    assert table.lines is not None and table.lines[18] == 20 and table.lines[19] == 23

@@ -19,6 +19,7 @@ again cell by cell, to name the exact line and column of the problem.
 
 import csv
 import difflib
+import io
 import itertools
 import os
 import re
@@ -26,6 +27,7 @@ import stat
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -34,13 +36,15 @@ from mlpcli.errors import UserError
 # Cells that mean "no value" (compared stripped and lower-cased).
 MISSING_TOKENS = frozenset({"", "?", "na", "n/a", "nan", "null", "none"})
 DELIMITERS = [",", ";", "\t", "|"]  # sniffed in this order of preference
-CHUNK_LINES = 2048
+SAMPLE_ROWS = 64  # rows of a refused block read cell by cell first, to find text columns
+BLOCK_CHARS = 1 << 20  # characters of CSV text parsed at a time (~10,000 rows of 20 columns)
 KINDS = ("numeric", "categorical", "ignore")
 MAX_HEADER_CHARS = 16_000_000  # a header line longer than this is not a CSV header
 _MISSING_HINT = "(set data.missing: drop, mean or median)"
 # A plain decimal number, as NumPy's C parser reads it; Python's float() also takes `5_0`,
 # `infinity` and non-ASCII digits, which are text here.
 _DECIMAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+_INFINITE = re.compile(r"[+-]?(inf|infinity)", re.IGNORECASE)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
@@ -206,6 +210,7 @@ class _CsvReader:
         self.delimiter = delimiter or ""
         self.missing = missing
         self.declared = kinds
+        self.careful_only = False
 
     def read(
         self, target: str | None, require_target: bool, features: list[str] | None, keep: list[str]
@@ -243,6 +248,7 @@ class _CsvReader:
                 self.feature_idx, self.target_idx = feature_idx, target_idx
                 self.kinds = [self.declared.get(n, "numeric") for n in self.feature_names]
                 self.inferred = [n not in self.declared for n in self.feature_names]
+                self._text_in_sample([line for _, line in sample])
                 lines, cells = self._scan(itertools.chain(sample, rows))
             if not lines:
                 raise UserError(f"{path}: no data rows after the header")
@@ -287,6 +293,17 @@ class _CsvReader:
             seen.add(name)
         return names
 
+    def _text_in_sample(self, sample: list[str]) -> None:
+        """Columns with a text cell in the first rows are categorical from the start, so that
+        the first block need not be refused to find them (later text still is found)."""
+        for row in csv.reader(sample, delimiter=self.delimiter):
+            if len(row) != self.ncols:
+                return  # the scan names the ragged row
+            for c, j in enumerate(self.feature_idx):
+                cell = row[j].strip()
+                if self.inferred[c] and not _is_number_or_missing(cell):
+                    self.kinds[c] = "categorical"
+
     def _scan(self, rows: Iterator[tuple[int, str]]) -> tuple[list[int], list[str]]:
         """Line numbers of the data rows and their target cells; refuses a ragged row."""
         d, ncols, t = self.delimiter, self.ncols, self.target_idx
@@ -316,7 +333,9 @@ class _CsvReader:
                 cells.append(cell)
         return lines, cells
 
-    def _loadtxt(self, source: Path | list[str], usecols: list[int], dtype: type, skip: int = 0):
+    def _loadtxt(
+        self, source: Path | list[str] | io.StringIO, usecols: list[int], dtype: Any, skip: int = 0
+    ) -> np.ndarray:
         return np.loadtxt(
             source,
             delimiter=self.delimiter,
@@ -359,31 +378,80 @@ class _CsvReader:
     def _chunks(
         self, lines: list[int]
     ) -> tuple[np.ndarray, dict[str, list[str]], dict[str, np.ndarray]]:
+        """Block by block: each block of text parsed once by NumPy's C parser into a record
+        array (numbers and text together); a block it refuses goes cell by cell."""
         num = [c for c, k in enumerate(self.kinds) if k == "numeric"]
         cat = [c for c, k in enumerate(self.kinds) if k == "categorical"]
         X = np.empty((len(lines), len(self.feature_idx)), dtype=np.float64)
         codes: list[dict[str, int]] = [{} for _ in cat]
         kept: list[list[np.ndarray]] = [[] for _ in self.keep_idx]
-        with self.path.open(encoding="utf-8-sig") as f:
-            rows = itertools.dropwhile(lambda row: row[0] < lines[0], _nonblank(f))
-            n = 0
-            while chunk := list(itertools.islice(rows, CHUNK_LINES)):
-                numbers = [i for i, _ in chunk]
-                text = [line for _, line in chunk]
-                end = n + len(chunk)
+        n = 0
+        for block in self._blocks(lines[0]):
+            records = self._records(block, cat) if not self.careful_only else None
+            if records is not None:
+                end = n + len(records)
+                numbers = lines[n:end]
+                for c in num:
+                    X[n:end, c] = records[f"f{c}"]
+                if num and not np.isfinite(X[n:end, num].sum()):
+                    self._check_finite(X[n:end, num], numbers, num)
+                cells = [records[f"f{c}"] for c in cat]
+                text: list[str] | None = None
+            else:
+                text = [line for line in block.splitlines(keepends=True) if not line.isspace()]
+                end = n + len(text)
+                numbers = lines[n:end]
                 if num:
+                    # a text column shows in the first rows: find it there, not cell by cell
+                    # through the whole block (the read then starts again with it as text)
+                    self._numbers(numbers[:SAMPLE_ROWS], text[:SAMPLE_ROWS], num)
                     X[n:end, num] = self._numbers(numbers, text, num)
-                if cat:
-                    cells = self._loadtxt(text, [self.feature_idx[c] for c in cat], str)
-                    for i, c in enumerate(cat):
-                        X[n:end, c] = self._codes(cells[:, i], codes[i], numbers, c)
-                if self.keep_idx:
-                    cells = self._loadtxt(text, self.keep_idx, str)
-                    for i in range(len(self.keep_idx)):
-                        kept[i].append(np.char.strip(cells[:, i]))
-                n = end
+                table = (
+                    self._loadtxt(text, [self.feature_idx[c] for c in cat], str) if cat else None
+                )
+                cells = [table[:, i] for i in range(len(cat))] if table is not None else []
+            for i, c in enumerate(cat):
+                X[n:end, c] = self._codes(cells[i], codes[i], numbers, c)
+            if self.keep_idx:
+                source = text if text is not None else io.StringIO(block)
+                values = self._loadtxt(source, self.keep_idx, str)
+                for i in range(len(self.keep_idx)):
+                    kept[i].append(np.char.strip(values[:, i]))
+            n = end
+        if n != len(lines):  # the fast parser skipped or merged a line: read every cell
+            self.careful_only = True
+            return self._chunks(lines)
         levels = {self.feature_names[c]: list(codes[i]) for i, c in enumerate(cat)}
         return X, levels, {name: np.concatenate(kept[i]) for i, name in enumerate(self.keep)}
+
+    def _blocks(self, first: int) -> Iterator[str]:
+        """The file's text from line `first` on, in blocks of whole lines."""
+        with self.path.open(encoding="utf-8-sig") as f:
+            for _ in range(first - 1):
+                f.readline()
+            while block := f.read(BLOCK_CHARS):
+                if not block.endswith("\n"):
+                    block += f.readline()
+                yield block
+
+    def _records(self, block: str, cat: list[int]) -> np.ndarray | None:
+        """One block as a record array, field f{c} for column c; None if NumPy refuses it."""
+        width = 16
+        while True:
+            dtype = np.dtype(
+                [(f"f{c}", f"U{width}" if c in cat else "f8") for c in range(len(self.kinds))]
+            )
+            try:
+                records = self._loadtxt(io.StringIO(block), self.feature_idx, dtype)
+            except ValueError:
+                return None
+            records = records.reshape(-1)
+            longest = max(
+                (int(np.char.str_len(records[f"f{c}"]).max(initial=0)) for c in cat), default=0
+            )
+            if longest < width:  # nothing was cut short
+                return records
+            width *= 4
 
     def _numbers(self, numbers: list[int], text: list[str], num: list[int]) -> np.ndarray:
         usecols = [self.feature_idx[c] for c in num]
@@ -398,11 +466,12 @@ class _CsvReader:
     def _codes(
         self, cells: np.ndarray, codes: dict[str, int], numbers: list[int], c: int
     ) -> np.ndarray:
-        """Category codes of one chunk of a categorical column; NaN for a missing cell."""
-        cells = np.char.strip(cells)
+        """Category codes of one chunk of a categorical column; NaN for a missing cell.
+        Stripped after `unique`: only the few distinct texts, not every cell."""
         uniq, inverse = np.unique(cells, return_inverse=True)
         found = np.empty(len(uniq), dtype=np.float64)
         for i, value in enumerate(uniq.tolist()):
+            value = value.strip()
             if value.lower() in MISSING_TOKENS:
                 if self.missing == "error":
                     row = int(np.flatnonzero(inverse == i)[0])
@@ -437,7 +506,7 @@ class _CsvReader:
         if _DECIMAL.fullmatch(text):
             return float(text)
         if text.lower() not in MISSING_TOKENS:
-            if text.lower() in ("inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"):
+            if _INFINITE.fullmatch(text):
                 raise UserError(
                     f"{self.path}:{lineno}: value {text} in column '{column}' is not finite"
                 )
@@ -571,6 +640,12 @@ def _choices(name: str, header: list[str]) -> str:
 def _nonblank(f: Iterable[str]) -> Iterator[tuple[int, str]]:
     """(line number, line) for every line with something on it."""
     return ((i, line) for i, line in enumerate(f, start=1) if not line.isspace())
+
+
+def _is_number_or_missing(cell: str) -> bool:
+    return bool(
+        _DECIMAL.fullmatch(cell) or cell.lower() in MISSING_TOKENS or _INFINITE.fullmatch(cell)
+    )
 
 
 def _is_number(text: str) -> bool:
