@@ -478,8 +478,8 @@ def _tune_metric(paths: Sequence[Path]) -> str | None:
     """The metric a tune directory among `paths` was searched on (its trials sort by it)."""
     for path in paths:
         try:
-            record = json.loads((path / "tune.json").read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError):
+            record = json.loads(_read_file(path / "tune.json"))
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError):
             continue
         metric = record.get("metric") if isinstance(record, dict) else None
         if isinstance(metric, str) and _is_metric(metric):

@@ -63,6 +63,7 @@ def _check_interrupted(folder: Path, proc: subprocess.Popen, code: int) -> None:
             assert json.loads((run / "summary.json").read_text())["status"] == "interrupted"
 
 
+@pytest.mark.slow  # spawns a grid and its workers twice: ~15 s on 2 busy cores
 def test_sigterm_stops_the_whole_grid_and_resume_finishes_it(tmp_path):
     proc = _start(tmp_path)
     folder = _wait_for_training(tmp_path, proc)

@@ -143,3 +143,26 @@ def test_compare_reads_no_device_as_a_run_file(hostile_run, tmp_path, name):
     result = invoke(["compare", "--json", run])
     assert result.exit_code == 0, result.output
     assert "not a regular file" in " ".join(json.loads(result.stdout)["notes"])
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["[" * 100_000, "[1, 2]", '{"metric": ["val_loss"]}', "\xff"],
+    ids=["deep", "list", "metric-list", "text"],
+)
+def test_compare_of_a_folder_with_a_damaged_tune_record(hostile_run, tmp_path, content):
+    runs = tmp_path / "study"
+    copy_run(hostile_run, runs / "trial-0")
+    (runs / "tune.json").write_text(content)
+    before = snapshot([runs])
+    result = invoke(["compare", runs])
+    assert result.exit_code == 0 and "Traceback" not in result.output, result.output
+    assert snapshot([runs]) == before
+
+
+def test_compare_reads_no_device_as_a_tune_record(hostile_run, tmp_path):
+    runs = tmp_path / "study"
+    copy_run(hostile_run, runs / "trial-0")
+    (runs / "tune.json").symlink_to("/dev/zero")
+    result = invoke(["compare", runs])
+    assert result.exit_code == 0, result.output
