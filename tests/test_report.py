@@ -183,7 +183,7 @@ def test_without_plotly_one_line_and_install_hint(cli, grid, tmp_path, monkeypat
 
 def test_watch_rewrites_as_runs_appear_then_leaves_a_plain_page(grid, tmp_path):
     runs = tmp_path / "runs"
-    first = next(grid.iterdir())
+    first, *_, second = sorted(p for p in grid.iterdir() if p.is_dir())
     shutil.copytree(first, runs / first.name)
     out = tmp_path / "live.html"
     stop = threading.Event()
@@ -195,7 +195,6 @@ def test_watch_rewrites_as_runs_appear_then_leaves_a_plain_page(grid, tmp_path):
     try:
         _wait(lambda: len(written) == 1)
         assert "<script>reloadEvery(50);" in out.read_text(encoding="utf-8")
-        second = sorted(grid.iterdir())[-1]
         staged = shutil.copytree(second, tmp_path / "staging" / second.name)
         staged.rename(runs / second.name)  # appears whole: one change, one page
         _wait(lambda: len(written) == 2)
