@@ -682,9 +682,12 @@ def tune(
     trial in progress after its batch (marked failed) and exits with 130 / 143.
     """
     from mlpcli import display
-    from mlpcli import tune as tuning
 
-    plan = tuning.plan_tune(
+    # names from the module: `mlpcli.tune` may also be the API's function of that name
+    from mlpcli.tune import Stopper, plan_tune, signals_stop
+    from mlpcli.tune import tune as run_tune
+
+    plan = plan_tune(
         config,
         list(set_),
         trials=trials,
@@ -698,9 +701,9 @@ def tune(
         from mlpcli.tune_plot import check_plot_path
 
         check_plot_path(plot)
-    stopper = tuning.Stopper()
-    with tuning.signals_stop(stopper), display.TuneLive(quiet) as live:
-        result = tuning.tune(config, plan=plan, stopper=stopper, on_update=live.update)
+    stopper = Stopper()
+    with signals_stop(stopper), display.TuneLive(quiet) as live:
+        result = run_tune(config, plan=plan, stopper=stopper, on_update=live.update)
     if plot is not None:
         from mlpcli.tune_plot import plot_study
 

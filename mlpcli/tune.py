@@ -814,6 +814,7 @@ def tune(
     deadline = None if plan.timeout is None else time.monotonic() + plan.timeout
 
     last = [-math.inf]
+    best_written: list[int | None] = [None]
 
     def update(final: bool = False) -> Study | None:
         """tune.json and the live table, at most every UPDATE_SECONDS: reading the whole
@@ -822,7 +823,7 @@ def tune(
             return None
         last[0] = time.monotonic()
         result = collect(plan, optuna_study)
-        write_outputs(plan, result)
+        best_written[0] = write_outputs(plan, result, best_written[0])
         if on_update is not None:
             on_update(result)
         return result
@@ -864,11 +865,12 @@ def _run_workers(
     forwarded = False
     while any(p.is_alive() for p in procs):
         if stopper.signum is not None and not forwarded:
-            # Ctrl-C reached the workers through the terminal; SIGTERM must be passed on
+            # Passed on as SIGTERM: a Ctrl-C in the terminal reached the workers already,
+            # and a second SIGINT would make them quit at once instead of after the batch.
             for p in procs:
                 if p.pid is not None and p.is_alive():
                     with contextlib.suppress(OSError):
-                        os.kill(p.pid, stopper.signum)
+                        os.kill(p.pid, signal.SIGTERM)
             forwarded = True
         for p in procs:
             p.join(timeout=1.0 / len(procs))
@@ -915,8 +917,11 @@ def _space_json(spec: TuneConfig) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- outputs
 
 
-def write_outputs(plan: TunePlan, result: Study) -> None:
-    """tune.json (every trial, the best) and best.yaml (the best trial's config)."""
+def write_outputs(plan: TunePlan, result: Study, best_written: int | None = None) -> int | None:
+    """tune.json (every trial, the best) and best.yaml (the best trial's config).
+
+    best.yaml is rewritten only when the best trial is not `best_written` (the one it holds
+    already); returns the trial it holds now."""
     from mlpcli.runs import write_json_atomic
 
     record = {
@@ -938,12 +943,9 @@ def write_outputs(plan: TunePlan, result: Study) -> None:
     }
     write_json_atomic(plan.folder / "tune.json", _finite(record))
     best_yaml = plan.folder / "best.yaml"
-    if result.best is not None and (_best_written.get(best_yaml) != result.best.number):
+    if result.best is not None and (best_written != result.best.number or not best_yaml.exists()):
         _write_best_yaml(plan, result.best)
-        _best_written[best_yaml] = result.best.number
-
-
-_best_written: dict[Path, int] = {}  # the trial each best.yaml holds, so it is written once
+    return result.best.number if result.best is not None else None
 
 
 def _write_best_yaml(plan: TunePlan, best: TrialInfo) -> None:

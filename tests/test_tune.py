@@ -7,9 +7,9 @@ import threading
 import pytest
 import yaml
 
-from mlpcli import tune
 from mlpcli.config import load_config
 from mlpcli.train import EpochRecord
+from mlpcli.tune import Pruning, plan_tune, set_items
 from tests.helpers import ROOT, write_config
 
 optuna = pytest.importorskip("optuna", reason="mlpcli tune needs the 'tune' extra (optuna)")
@@ -61,27 +61,27 @@ GOOD_SPACES = {
 @pytest.mark.parametrize("space", GOOD_SPACES.values(), ids=GOOD_SPACES.keys())
 def test_every_form_of_the_space_plans(tmp_path, space):
     config = _config(tmp_path, f"  space:\n    {space}\n")
-    plan = tune.plan_tune(config, runs_dir=tmp_path / "runs")
+    plan = plan_tune(config, runs_dir=tmp_path / "runs")
     assert plan.metric == "val_loss" and plan.direction == "minimize"
     assert not (tmp_path / "runs").exists()  # planning writes nothing
 
 
 def test_hidden_space_builds_layers(tmp_path):
     base = load_config(_config(tmp_path, "  space: {model.hidden: {layers: [2]}}\n"))
-    items = tune.set_items(
+    items = set_items(
         {"model.hidden.layers": 3, "model.hidden.units": 5, "model.hidden.activation": "relu"},
         base,
     )
     cfg = load_config(tmp_path / "config.yaml", items)
     assert [(h.units, h.activation) for h in cfg.model.hidden] == [(5, "relu")] * 3
     # units / activation left out: the config's first layer's
-    cfg = load_config(tmp_path / "config.yaml", tune.set_items({"model.hidden.layers": 2}, base))
+    cfg = load_config(tmp_path / "config.yaml", set_items({"model.hidden.layers": 2}, base))
     assert [(h.units, h.activation) for h in cfg.model.hidden] == [(8, "tanh")] * 2
 
 
 def test_small_floats_survive_the_override_text(tmp_path):
     base = load_config(_config(tmp_path, "  space: {optimizer.lr: [1.0e-5]}\n"))
-    cfg = load_config(tmp_path / "config.yaml", tune.set_items({"optimizer.lr": 1e-5}, base))
+    cfg = load_config(tmp_path / "config.yaml", set_items({"optimizer.lr": 1e-5}, base))
     assert cfg.optimizer.lr == 1e-5
 
 
@@ -276,7 +276,7 @@ def test_median_pruner_stops_a_scripted_bad_trial():
     def feed(curve):
         trial = study.ask()
         stop = threading.Event()
-        pruning = tune.Pruning(trial, "val_loss", stop)
+        pruning = Pruning(trial, "val_loss", stop)
         for epoch, value in enumerate(curve, start=1):
             pruning.on_epoch_end(_FakeTrainer, _record(epoch, value))  # type: ignore[arg-type]
             if stop.is_set():
@@ -340,5 +340,5 @@ def test_two_workers_share_one_sqlite_study(tmp_path, cli):
 
 @pytest.mark.parametrize("config", sorted((ROOT / "configs" / "tune").glob("*.yaml")), ids=str)
 def test_shipped_tune_configs_plan(tmp_path, config):
-    plan = tune.plan_tune(config, runs_dir=tmp_path / "runs")
+    plan = plan_tune(config, runs_dir=tmp_path / "runs")
     assert plan.trials >= 1 and not (tmp_path / "runs").exists()
