@@ -704,6 +704,11 @@ def main() -> None:
     parser.add_argument(
         "--single-thread", action="store_true", help="also mlpcli and PyTorch on one thread"
     )
+    parser.add_argument(
+        "--only",
+        help="comma-separated contenders to run (e.g. 'mlpcli,GEMM only'), for a "
+        "machine too busy for the whole field",
+    )
     args = parser.parse_args()
 
     stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
@@ -720,7 +725,10 @@ def main() -> None:
         if args.rounds:
             w = Workload(**{**w.__dict__, "rounds": args.rounds})
         print(f"{w.describe()} ...", file=sys.stderr, flush=True)
-        results = measure(w, contenders_for(w, args), args.breakdown, args.baseline)
+        names = contenders_for(w, args)
+        if args.only:
+            names = [n for n in names if n in {o.strip() for o in args.only.split(",")}]
+        results = measure(w, names, args.breakdown, args.baseline)
         if args.breakdown:
             print("\n".join(breakdown_table(w, results)) + "\n", flush=True)
             continue
