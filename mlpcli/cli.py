@@ -23,6 +23,7 @@ try:  # typer >= 0.22 vendors click as typer._click
 except ImportError:  # pragma: no cover - older typer depends on click itself
     from click.exceptions import ClickException  # type: ignore[no-redef]
 
+from mlpcli import signals
 from mlpcli.errors import TrainingFailed, UserError, printable
 
 if TYPE_CHECKING:
@@ -135,12 +136,6 @@ def _clean_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-# Ctrl-C, `kill` / SLURM / Kubernetes, a closed terminal: each stops training the same way.
-STOP_SIGNALS = tuple(
-    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
-)
-
-
 def _notes(notes: list[str]) -> None:
     """What the data pipeline did that the user should know (columns ignored, cells filled)."""
     for note in notes:
@@ -178,18 +173,8 @@ def _signals_stop(stop: threading.Event) -> Iterator[list[int]]:
                 2, f"\n{name}: stopping after this batch ({again} again to quit at once)\n".encode()
             )
 
-    previous = {}
-    try:
-        for signum in STOP_SIGNALS:
-            previous[signum] = signal.signal(signum, handle)
-    except ValueError:  # not the main thread: leave signals alone
+    with signals.handling(handle):
         yield received
-        return
-    try:
-        yield received
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 def _detach_terminal() -> None:
@@ -834,16 +819,8 @@ def _signals_end_watch(stop: threading.Event) -> Iterator[None]:
     def handle(signum: int, frame: Any) -> None:
         stop.set()
 
-    try:
-        previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
-    except ValueError:  # not the main thread
+    with signals.handling(handle, (signal.SIGINT, signal.SIGTERM)):
         yield
-        return
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
 
 
 def main() -> None:

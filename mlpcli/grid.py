@@ -24,6 +24,7 @@ from typing import Any
 
 from mlpcli.config import RunConfig, config_from_dict, load_config
 from mlpcli.errors import UserError
+from mlpcli.signals import STOP_SIGNALS
 from mlpcli.status import RunStatus
 
 BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -266,9 +267,8 @@ def _worker_init() -> None:
             first.append(now)
         _STOP.set()
 
-    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), handle)
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, handle)
 
 
 def train_point(point: GridPoint, folder: Path, stop: threading.Event | None = None) -> GridOutcome:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from mlpcli import signals
 from mlpcli.config import (
     HiddenSpace,
     Range,
@@ -764,16 +765,8 @@ def signals_stop(stopper: Stopper) -> Iterator[None]:
         with contextlib.suppress(OSError):  # os.write: print() is not safe in a signal handler
             os.write(2, b"\nstopping after this batch (Ctrl-C again to quit at once)\n")
 
-    try:
-        previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
-    except ValueError:  # not the main thread
+    with signals.handling(handle, (signal.SIGINT, signal.SIGTERM)):
         yield
-        return
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
 
 
 def _worker_main(plan: TunePlan, worker: int, deadline_in: float | None) -> int:
