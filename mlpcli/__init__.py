@@ -1,11 +1,11 @@
 """mlpcli: train multilayer perceptrons from YAML configs on a NumPy engine.
 
-The Python API (docs/api.md): `mlpcli.train`, `mlpcli.load`, `mlpcli.compare`, with `Run`,
-`Model` and `Comparison`; errors are `mlpcli.UserError`. They are imported on first use, so
-that `import mlpcli` (and the CLI's `--help`) stays fast.
+The Python API (docs/api.md): `mlpcli.train`, `mlpcli.load`, `mlpcli.compare`,
+`mlpcli.tune`, with `Run`, `Model` and `Comparison`; errors are `mlpcli.UserError`. They
+are imported on first use, so that `import mlpcli` (and the CLI's `--help`) stays fast.
 
-`mlpcli.train` and `mlpcli.compare` are these functions even though modules of the same
-names exist (the training loop, the run comparison): reach those with
+`mlpcli.train`, `mlpcli.compare` and `mlpcli.tune` are these functions even though modules of
+the same names exist (the training loop, the run comparison, the search): reach those with
 `from mlpcli.train import Trainer` or `importlib.import_module("mlpcli.train")`.
 """
 
@@ -29,6 +29,7 @@ __all__ = [
     "load",
     "resume",
     "train",
+    "tune",
     "validate",
 ]
 
@@ -41,6 +42,7 @@ _API = (
     "load",
     "resume",
     "train",
+    "tune",
     "validate",
 )
 
@@ -54,6 +56,7 @@ if TYPE_CHECKING:
         load,
         resume,
         train,
+        tune,
         validate,
     )
 

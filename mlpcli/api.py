@@ -17,7 +17,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -39,6 +39,9 @@ from mlpcli.runs import read_run_config, read_summary, resume_run, train_run
 from mlpcli.status import RunStatus
 from mlpcli.train import Callback, TrainResult
 
+if TYPE_CHECKING:
+    from mlpcli.tune import Study
+
 PathLike = str | Path
 
 __all__ = [
@@ -50,6 +53,7 @@ __all__ = [
     "load",
     "resume",
     "train",
+    "tune",
     "validate",
 ]
 
@@ -140,6 +144,36 @@ def resume(
     run_dir = Path(run_dir)
     result = resume_run(run_dir, _callbacks(quiet, callbacks), stop)
     return _run(run_dir, read_run_config(run_dir), result)
+
+
+def tune(
+    config: PathLike,
+    overrides: Sequence[str] | None = None,
+    *,
+    trials: int | None = None,
+    timeout: float | None = None,
+    jobs: int = 1,
+    storage: str | None = None,
+    study: str | None = None,
+    runs_dir: PathLike = "runs",
+) -> "Study":
+    """Search the config's `tune.space` with Optuna (the `tune` extra) as `mlpcli tune` does.
+
+    The study lives in `<runs_dir>/<study>/` (SQLite, or `storage`, e.g. a PostgreSQL URL);
+    calling again continues it. Returns every trial, the best, and `best_yaml`.
+    """
+    from mlpcli.tune import tune as search
+
+    return search(
+        Path(config),
+        list(overrides or []),
+        trials=trials,
+        timeout=timeout,
+        jobs=jobs,
+        storage=storage,
+        study=study,
+        runs_dir=Path(runs_dir),
+    )
 
 
 def _callbacks(quiet: bool, given: Sequence[Callback] | None) -> list[Callback]:

@@ -342,3 +342,15 @@ def test_two_workers_share_one_sqlite_study(tmp_path, cli):
 def test_shipped_tune_configs_plan(tmp_path, config):
     plan = plan_tune(config, runs_dir=tmp_path / "runs")
     assert plan.trials >= 1 and not (tmp_path / "runs").exists()
+
+
+def test_python_api_tune_is_the_search(tmp_path):
+    import mlpcli
+
+    config = write_config(tmp_path, SEARCH)
+    study = mlpcli.tune(config, ["training.epochs=2"], trials=2, runs_dir=tmp_path / "runs")
+    assert study.folder == tmp_path / "runs" / "iris-tune"
+    assert [t.number for t in study.trials] == [0, 1]
+    assert study.best is not None and study.best_yaml.is_file()
+    again = mlpcli.tune(config, ["training.epochs=2"], trials=3, runs_dir=tmp_path / "runs")
+    assert [t.number for t in again.trials] == [0, 1, 2]  # the same study, continued
