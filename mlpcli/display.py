@@ -462,8 +462,9 @@ def _common_table(common: dict[str, Any]) -> Table:
 # Narrower and narrower layouts of the compare table, tried in turn until one fits the
 # terminal: first the curve goes, then time, test loss, the epoch column; then the spread
 # is written compactly and headers keep only a key's last part; then a status every row
-# shares moves to the title, and the test metric goes. Run names are never cut or folded:
-# when even the narrowest layout is too wide, the table is printed wider than the terminal.
+# shares moves to the title, and the test metric goes; then differing keys leave the table
+# from the last, named in its caption. Run names are never cut or folded: when even a table
+# of names and the metric is too wide, it is printed wider than the terminal.
 _DROPS = ["curve", "time", "test_loss", "compact", "epochs", "n", "status", "test"]
 COMPARE_LAYOUTS: list[set[str]] = [set(_DROPS[:i]) for i in range(len(_DROPS) + 1)]
 
@@ -478,8 +479,13 @@ def compare_table(comparison: "Comparison", width: int | None = None) -> Table:
         return table
     for drop in COMPARE_LAYOUTS[1:]:
         if natural_width(table) <= width:
-            break
+            return table
         table = _compare_table(comparison, drop)
+    # Still too wide: the differing keys that do not fit leave the table, named under it.
+    keys = list(comparison.differing)
+    while keys and natural_width(table) > width:
+        keys.pop()
+        table = _compare_table(comparison, COMPARE_LAYOUTS[-1], keys)
     return table
 
 
@@ -491,7 +497,11 @@ def _headers(keys: list[str], short: bool) -> list[str]:
     return [f"{head}{dot}\n{tail}" for head, dot, tail in (k.rpartition(".") for k in keys)]
 
 
-def _compare_table(comparison: "Comparison", drop: set[str]) -> Table:
+def _compare_table(
+    comparison: "Comparison", drop: set[str], keys: list[str] | None = None
+) -> Table:
+    keys = list(comparison.differing) if keys is None else keys
+    hidden = [k for k in comparison.differing if k not in keys]
     statuses = {row.status for row in comparison.rows}
     same_status = "status" in drop and len(statuses) == 1
     title = f"runs by {comparison.sort}" + (
@@ -505,6 +515,10 @@ def _compare_table(comparison: "Comparison", drop: set[str]) -> Table:
         box=box.SIMPLE_HEAD,
         pad_edge=False,
         collapse_padding=True,
+        caption=f"differ too, not shown at this width: {', '.join(hidden)} (see --json)"
+        if hidden
+        else None,
+        caption_justify="left",
     )
     compact = "compact" in drop
     metrics = [
@@ -516,7 +530,7 @@ def _compare_table(comparison: "Comparison", drop: set[str]) -> Table:
     table.add_column("run", no_wrap=True)
     if not same_status:
         table.add_column("status", no_wrap=True)
-    for header in _headers(comparison.differing, short=compact):
+    for header in _headers(keys, short=compact):
         table.add_column(header, justify="right", no_wrap=True)
     if comparison.grouped and "n" not in drop:
         table.add_column("n", justify="right")
@@ -538,8 +552,7 @@ def _compare_table(comparison: "Comparison", drop: set[str]) -> Table:
             Text(row.label),
             *([] if same_status else [Text(row.status, style=status_style(row.status))]),
             *(
-                Text(format_value(row.params[k]) if k in row.params else "-")
-                for k in comparison.differing
+                Text(format_value(row.params[k]) if k in row.params else "-") for k in keys
             ),
         ]
         if comparison.grouped and "n" not in drop:

@@ -150,3 +150,22 @@ def test_piped_datasets_keeps_paths_whole(cli, monkeypatch):
     sources = [line for line in result.stdout.splitlines() if "iris" in line]
     assert sources and "datasets/iris.csv" in sources[0]
     assert "…" not in result.stdout
+
+
+def test_keys_that_cannot_fit_leave_the_table_and_are_named(tmp_path):
+    """Two runs that differ in many keys: the table still fits 80 columns."""
+    config = write_config(tmp_path, TINY)
+    many = [
+        "model.hidden.0.units=12", "model.hidden.0.activation=relu", "model.init=glorot",
+        "optimizer.name=momentum", "optimizer.lr=0.05", "training.batch_size=16",
+        "training.epochs=3", "data.missing=median", "name=another-long-experiment-name",
+    ]  # fmt: skip
+    train_run(load_config(config), tmp_path / "runs", [])
+    train_run(load_config(config, many), tmp_path / "runs", [])
+    c = compare_runs([tmp_path / "runs"], group=False)
+    lines = _shown(c, 80)
+    table = [line for line in lines if not line.lstrip().startswith("/")]  # the best run's path
+    assert all(len(line) <= 80 for line in table), max(table, key=len)
+    text = "\n".join(lines)
+    assert "not shown at this width" in text and "a-rather-long-experiment-name" in text
+    assert len(display.compare_table(c).columns) > len(display.compare_table(c, 80).columns)
