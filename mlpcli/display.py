@@ -551,9 +551,7 @@ def _compare_table(
             Text("★" if is_best else ""),
             Text(row.label),
             *([] if same_status else [Text(row.status, style=status_style(row.status))]),
-            *(
-                Text(format_value(row.params[k]) if k in row.params else "-") for k in keys
-            ),
+            *(Text(format_value(row.params[k]) if k in row.params else "-") for k in keys),
         ]
         if comparison.grouped and "n" not in drop:
             cells.append(Text(str(len(row.runs))))
