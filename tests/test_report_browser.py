@@ -163,7 +163,7 @@ def test_watch_updates_the_open_page_while_a_run_trains(tab, tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     train = subprocess.Popen(
         [sys.executable, "-m", "mlpcli", "train", config, "--runs-dir", tmp_path / "runs",
-         "--set", "training.epochs=300", "--set", "data.generator.n=3000",
+         "--set", "training.epochs=100000", "--set", "data.generator.n=3000",
          "--set", "training.early_stopping=null", "--quiet"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
