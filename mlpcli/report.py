@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from mlpcli.compare import RUN_FILES, Comparison, Row, Run, compare_runs
+from mlpcli.config import minimize
 from mlpcli.display import _fmt_stat, format_value, status_style
 from mlpcli.errors import UserError
 
@@ -375,7 +376,7 @@ def _parallel(comparison: Comparison, runs: list[Run], key: str) -> Figure:
             )
     scores = [r.value(key) for r in runs]
     dimensions.append({"label": key, "values": scores})
-    higher = key.endswith(("_accuracy", "_r2"))
+    higher = not minimize(key)
     data = [
         {
             "type": "parcoords",
@@ -438,7 +439,7 @@ def _history(runs: list[Run], key: str) -> Figure:
         what = "run (in the order started)"
     ordered = sorted(zip(order, runs, strict=True), key=lambda pair: pair[0])
     scores = [r.value(key) or math.nan for _, r in ordered]
-    higher = key.endswith(("_accuracy", "_r2"))
+    higher = not minimize(key)
     best, so_far = math.nan, []
     for s in scores:
         best = s if math.isnan(best) or (s > best if higher else s < best) else best
@@ -484,7 +485,7 @@ def _best_run(comparison: Comparison) -> Run | None:
     if row is None:
         return None
     key = _rank_key(comparison)
-    higher = key.endswith(("_accuracy", "_r2"))
+    higher = not minimize(key)
     candidates = [r for r in row.runs if _finite(r.value(key))] or row.runs
     return max(candidates, key=lambda r: (r.value(key) or 0.0) * (1 if higher else -1))
 
