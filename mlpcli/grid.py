@@ -199,9 +199,16 @@ def _run_parallel(
         _blas_threads_per_worker(jobs),
         ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_init) as pool,
     ):
-        futures: dict[Future[GridOutcome], int] = {
-            pool.submit(train_point, plan.points[i], plan.folder): i for i in todo
-        }
+        # Workers are spawned by submit() and inherit the signal mask: with the stop signals
+        # blocked there, a SIGTERM passed on to a worker that is still importing waits for
+        # _worker_init's handler instead of killing it (which breaks the whole pool).
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            futures: dict[Future[GridOutcome], int] = {
+                pool.submit(train_point, plan.points[i], plan.folder): i for i in todo
+            }
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         pending = set(futures)
         stopping = False
         try:
@@ -269,6 +276,7 @@ def _worker_init() -> None:
 
     for signum in STOP_SIGNALS:
         signal.signal(signum, handle)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked since spawn
 
 
 def train_point(point: GridPoint, folder: Path, stop: threading.Event | None = None) -> GridOutcome:
