@@ -1,4 +1,4 @@
-"""The run directory (DESIGN §3): config.yaml, metrics.csv, checkpoints/, summary.json.
+"""The run directory (docs/runs.md): config.yaml, metrics.csv, checkpoints/, summary.json.
 
 `RunWriter` is a trainer callback: it flushes a metrics row every epoch, writes
 `last.npz` every `checkpoint_every` epochs and `best.npz` whenever the monitored metric
@@ -307,7 +307,7 @@ def _outcome(
 
 
 def _ordered(metrics: dict[str, float]) -> dict[str, float]:
-    """train_loss, val_loss, train_<metric>, val_<metric>: the DESIGN §3 column order."""
+    """train_loss, val_loss, train_<metric>, val_<metric>: the column order docs/runs.md gives."""
     return dict(sorted(metrics.items(), key=lambda kv: (not kv[0].endswith("_loss"), kv[0])))
 
 

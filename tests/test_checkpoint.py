@@ -1,5 +1,5 @@
 """Checkpoints that cannot hurt you: every broken file is one `error:` line and exit code 2,
-never a traceback, never unpickling; writes are atomic (DESIGN §4, issue 4)."""
+never a traceback, never unpickling; writes are atomic (docs/runs.md)."""
 
 import json
 import shutil

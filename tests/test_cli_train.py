@@ -1,4 +1,4 @@
-"""End to end: `mlpcli train` on iris writes a complete run directory (DESIGN §3, §4)."""
+"""End to end: `mlpcli train` on iris writes a complete run directory (docs/runs.md)."""
 
 import csv
 import json

@@ -1,5 +1,5 @@
 """`mlpcli eval` and `mlpcli predict`: metrics by hand, agreement with the run's own record,
-and a checkpoint that is enough on its own (DESIGN §1, issue 4)."""
+and a checkpoint that is enough on its own (docs/eval.md)."""
 
 import csv
 import json

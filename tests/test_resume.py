@@ -1,5 +1,5 @@
 """Interrupt and resume: a run stopped (Ctrl-C) or killed anywhere, then resumed, ends
-bit-identical to the same run never interrupted (DESIGN §1, issue 4)."""
+bit-identical to the same run never interrupted (docs/runs.md)."""
 
 import csv
 import json
