@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mlpcli.compare import Comparison, compare_runs, read_run
-from mlpcli.config import RunConfig, config_from_mapping, load_config
+from mlpcli.config import RunConfig, config_from_mapping, dump_config, load_config
 from mlpcli.data import check_range, preprocess
 from mlpcli.data.files import MISSING_TOKENS, Table, shown
 from mlpcli.errors import UserError
@@ -35,26 +35,64 @@ from mlpcli.evaluate import (
     file_rows,
     load_model,
 )
-from mlpcli.runs import read_run_config, read_summary, resume_run, train_run
+from mlpcli.runs import (
+    AlreadyFinished,
+    RunInterrupted,
+    read_run_config,
+    read_summary,
+    resume_run,
+    train_run,
+    versions,
+)
 from mlpcli.status import RunStatus
 from mlpcli.train import Callback, TrainResult
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from mlpcli.checks import GradcheckPlan, ParamCheck
+    from mlpcli.data import DatasetInfo
+    from mlpcli.data.inspect import Inspection
+    from mlpcli.data.mnist import Progress
+    from mlpcli.evaluate import Predictions
+    from mlpcli.export import Exported
+    from mlpcli.grid import GridOutcome, GridPlan
+    from mlpcli.report import Written
     from mlpcli.tune import Study
 
 PathLike = str | Path
 
 __all__ = [
+    "AlreadyFinished",
+    "Callback",
     "Comparison",
+    "Gradcheck",
+    "Grid",
     "Model",
     "Run",
+    "RunInterrupted",
+    "RunStatus",
     "Validation",
     "compare",
+    "datasets",
+    "download",
+    "evaluate_model",
+    "export",
+    "gradcheck",
+    "grid",
+    "inspect",
+    "is_grid",
     "load",
+    "predict_file",
+    "report",
     "resume",
+    "resume_grid",
+    "schema",
     "train",
     "tune",
     "validate",
+    "versions",
+    "watch_report",
 ]
 
 
@@ -156,15 +194,25 @@ def tune(
     storage: str | None = None,
     study: str | None = None,
     runs_dir: PathLike = "runs",
+    plot: PathLike | None = None,
+    on_update: "Callable[[Study], None] | None" = None,
+    handle_signals: bool = False,
 ) -> "Study":
     """Search the config's `tune.space` with Optuna (the `tune` extra) as `mlpcli tune` does.
 
     The study lives in `<runs_dir>/<study>/` (SQLite, or `storage`, e.g. a PostgreSQL URL);
-    calling again continues it. Returns every trial, the best, and `best_yaml`.
+    calling again continues it. Returns every trial, the best, and `best_yaml`. `plot` draws
+    the optimization history and parameter importances (matplotlib; the path is checked
+    before the search). `on_update` sees the study after each trial event; with
+    `handle_signals` (main thread only) Ctrl-C and SIGTERM end the trial in progress after
+    its batch, and the study's `.interrupted` names the signal.
     """
+    import contextlib
+
+    from mlpcli.tune import Stopper, plan_tune, signals_stop
     from mlpcli.tune import tune as search
 
-    return search(
+    plan = plan_tune(
         Path(config),
         list(overrides or []),
         trials=trials,
@@ -174,6 +222,18 @@ def tune(
         study=study,
         runs_dir=Path(runs_dir),
     )
+    if plot is not None:
+        from mlpcli.tune_plot import check_plot_path
+
+        check_plot_path(Path(plot))
+    stopper = Stopper()
+    with signals_stop(stopper) if handle_signals else contextlib.nullcontext():
+        result = search(Path(config), plan=plan, stopper=stopper, on_update=on_update)
+    if plot is not None:
+        from mlpcli.tune_plot import plot_study
+
+        plot_study(plan, result, Path(plot))
+    return result
 
 
 def _callbacks(quiet: bool, given: Sequence[Callback] | None) -> list[Callback]:
@@ -211,6 +271,11 @@ class Validation:
     rows: dict[str, int]  # split -> rows
     sizes: list[int]  # layer sizes, input to output
     n_params: int
+
+    @property
+    def yaml(self) -> str:
+        """The resolved config as YAML, every default filled in."""
+        return dump_config(self.config)
 
     def summary(self) -> list[tuple[str, Any]]:
         """(label, value) rows, in the order the CLI shows them."""
@@ -428,9 +493,305 @@ def compare(
     sort: str | None = None,
     top: int | None = None,
     group: bool = True,
+    *,
+    plot: PathLike | None = None,
 ) -> Comparison:
     """Runs under `paths` (run directories or folders of them) as `mlpcli compare` shows them:
-    `.rows` (sorted, best first), `.best`, `.differing` keys, `.to_json()`."""
-    if isinstance(paths, str | Path):
-        paths = [paths]
-    return compare_runs([Path(p) for p in paths], sort=sort, top=top, group=group)
+    `.rows` (sorted, best first), `.best`, `.differing` keys, `.to_json()`. `plot` also draws
+    their learning curves to an image file (matplotlib), checked before the runs are read."""
+    from mlpcli.evaluate import check_output_path
+
+    given = _paths(paths)
+    if plot is not None:
+        check_output_path(Path(plot), "--plot", given)
+    comparison = compare_runs(given, sort=sort, top=top, group=group)
+    if plot is not None:
+        from mlpcli.plot import plot_curves
+
+        plot_curves(comparison, Path(plot))
+    return comparison
+
+
+# ----------------------------------------------------------------------------- the other commands
+# One function per CLI command: the command parses its flags, calls it, and renders the result.
+
+
+def evaluate_model(
+    source: PathLike,
+    data: PathLike | None = None,
+    split: str | None = None,
+    *,
+    plot: PathLike | None = None,
+) -> EvalReport:
+    """`mlpcli eval`: metrics of a checkpoint or a run directory's final model, on a split of
+    its own data (default test) or on a file with the target; `plot` also draws the decision
+    regions of a 2-feature classifier (matplotlib), checked before anything is scored."""
+    from mlpcli.evaluate import SPLITS, check_output_path
+
+    source, data = Path(source), None if data is None else Path(data)
+    if split is not None and split not in SPLITS:
+        raise UserError(f"--split {split}: choose one of {', '.join(SPLITS)}")
+    if plot is not None:
+        check_output_path(Path(plot), "--plot", [source, *([data] if data else [])])
+    report = evaluate(source, data, split)
+    if plot is not None:
+        from mlpcli.plot import plot_boundary
+
+        plot_boundary(source, Path(plot), data, split)
+    return report
+
+
+def predict_file(
+    source: PathLike,
+    data: PathLike,
+    *,
+    proba: bool = False,
+    label: bool = False,
+    keep: Sequence[str] = (),
+    out: PathLike | None = None,
+) -> "Predictions":
+    """`mlpcli predict`: one output row per row of the file `data`, as CSV cells: the class
+    (or `proba` columns, with `label` the class too) or the value; `keep` copies input
+    columns (IDs) in front. With `out` the CSV is also written there."""
+    from mlpcli.evaluate import check_output_path, predict
+
+    source, data = Path(source), Path(data)
+    if out is not None:
+        check_output_path(Path(out), "--out", [source, data])
+    predictions = predict(source, data, proba, label, list(keep))
+    if out is not None:
+        try:
+            with Path(out).open("w", newline="", encoding="utf-8") as f:
+                predictions.write_csv(f)
+        except OSError as exc:
+            raise UserError(f"{out}: cannot write predictions: {exc.strerror}") from None
+    return predictions
+
+
+def inspect(data: PathLike, target: str | None = None) -> "Inspection":
+    """`mlpcli inspect`: each column of a table as mlpcli reads it, and a starter config
+    (`.config`, YAML text) that trains on it."""
+    from mlpcli.data.inspect import inspect_table
+
+    return inspect_table(Path(data), target)
+
+
+def export(source: PathLike, out: PathLike, format: str = "onnx") -> "Exported":
+    """`mlpcli export`: the final model with its preprocessing as an ONNX file (`onnx` extra)."""
+    from mlpcli.evaluate import check_output_path
+    from mlpcli.export import export as export_model
+
+    source, out = Path(source), Path(out)
+    check_output_path(out, "--out", [source])
+    return export_model(source, out, format)
+
+
+def report(
+    paths: PathLike | Sequence[PathLike],
+    out: PathLike = "report.html",
+    sort: str | None = None,
+    group: bool = True,
+    *,
+    reload_seconds: float | None = None,
+) -> "Written":
+    """`mlpcli report`: the runs under `paths` as one self-contained HTML page (`report` extra);
+    `reload_seconds` makes the page reload itself (for a report being rewritten)."""
+    from mlpcli.evaluate import check_output_path
+    from mlpcli.report import write_report
+
+    given, out = _paths(paths), Path(out)
+    check_output_path(out, "--out", given)
+    return write_report(given, out, sort, group, reload_seconds=reload_seconds)
+
+
+def watch_report(
+    paths: PathLike | Sequence[PathLike],
+    out: PathLike,
+    every: float,
+    stop: threading.Event,
+    *,
+    on_write: "Callable[[Written], None] | None" = None,
+    sort: str | None = None,
+    group: bool = True,
+) -> "Written":
+    """`mlpcli report --watch`: rewrite the page whenever a run's files change, until `stop`
+    is set; the last page written is a plain report (no self-reload)."""
+    from mlpcli.evaluate import check_output_path
+    from mlpcli.report import watch
+
+    given, out = _paths(paths), Path(out)
+    check_output_path(out, "--out", given)
+    return watch(given, out, every, stop, on_write=on_write, sort=sort, group=group)
+
+
+@dataclass
+class Gradcheck:
+    """What `gradcheck` checked, and the relative error of backprop per parameter."""
+
+    plan: "GradcheckPlan"
+    checks: "list[ParamCheck]"
+
+    @property
+    def worst(self) -> float:
+        return max(c.relative_error for c in self.checks)
+
+    @property
+    def tolerance(self) -> float:
+        """The largest relative error that passes."""
+        from mlpcli.checks import TOLERANCE
+
+        return TOLERANCE
+
+    @property
+    def ok(self) -> bool:
+        return self.worst < self.tolerance
+
+
+def gradcheck(
+    config: PathLike | Mapping[str, Any],
+    overrides: Mapping[str, Any] | Sequence[str] | None = None,
+    rows: int = 8,
+    sample: int | None = None,
+    *,
+    on_start: "Callable[[GradcheckPlan], None] | None" = None,
+    on_entry: "Callable[[], None] | None" = None,
+) -> Gradcheck:
+    """`mlpcli gradcheck`: backprop of the configured network (float64, dropout off, initial
+    weights) against central finite differences on the first `rows` training rows.
+
+    `sample` random entries per weight and bias (0: all; None: all up to 20,000 parameters,
+    else 30); `on_start` sees the plan (its size and time estimate) before the check runs,
+    `on_entry` is called after each entry checked.
+    """
+    from mlpcli.checks import plan_gradcheck, run_gradcheck
+    from mlpcli.data import load_dataset
+
+    cfg = resolve_config(config, overrides)
+    plan = plan_gradcheck(cfg, load_dataset(cfg.data, cfg.seed), rows, sample)
+    if on_start is not None:
+        on_start(plan)
+    return Gradcheck(plan, run_gradcheck(plan, on_entry))
+
+
+def datasets() -> "list[DatasetInfo]":
+    """`mlpcli datasets`: every built-in dataset (name, rows, features, task, source)."""
+    from mlpcli.data import catalog
+
+    return catalog()
+
+
+def download(name: str, progress: "Progress | None" = None) -> Path:
+    """`mlpcli datasets --download`: fetch a downloadable dataset (mnist) into the cache now;
+    the path of the file (found locally, or downloaded)."""
+    from mlpcli.data import mnist
+
+    if name != "mnist":
+        raise UserError(f"--download {name}: only mnist is downloaded (the rest ship)")
+    return mnist.mnist_path(progress)
+
+
+def schema() -> dict[str, Any]:
+    """`mlpcli schema`: the config's JSON Schema."""
+    from mlpcli.config import json_schema
+
+    return json_schema()
+
+
+# ----------------------------------------------------------------------------- grids
+
+
+@dataclass
+class Grid:
+    """A grid's runs: each point's outcome in plan order, in `folder` (with grid.json)."""
+
+    folder: Path
+    outcomes: "list[GridOutcome]"
+    stopped: bool  # a stop request ended it early: `resume_grid(folder)` continues it
+
+    @property
+    def failed(self) -> "list[GridOutcome]":
+        return [o for o in self.outcomes if not o.ok]
+
+    @property
+    def unfinished(self) -> "list[GridOutcome]":
+        return [o for o in self.outcomes if o.status.resumable]
+
+    def compare(self) -> Comparison | None:
+        """The grid's runs as `compare` shows them; None when no run was trained."""
+        if not any(o.run_dir for o in self.outcomes):
+            return None
+        return compare_runs([self.folder])
+
+
+def grid(
+    config: PathLike,
+    overrides: Sequence[str] = (),
+    values: Mapping[str, Sequence[Any]] | Sequence[str] = (),
+    repeat: int = 1,
+    jobs: int | None = None,
+    runs_dir: PathLike = "runs",
+    *,
+    on_start: "Callable[[GridPlan, int], None] | None" = None,
+    on_done: "Callable[[GridOutcome, int, int], None] | None" = None,
+    stop: threading.Event | None = None,
+) -> Grid:
+    """`mlpcli train --grid/--repeat`: every combination of `values` (`{"optimizer.lr":
+    [0.1, 0.01]}` or `["optimizer.lr=0.1,0.01"]`), `repeat` seeds each, on `jobs` worker
+    processes (default: the cores), in one grid folder under `runs_dir`.
+
+    An invalid combination is marked and skipped, not raised. `on_start` gets the plan and
+    the workers used, `on_done` each outcome with its count and the total; setting `stop`
+    ends every run after its batch (`Grid.stopped`, resumable with `resume_grid`).
+    """
+    from mlpcli.grid import parse_grid, plan_grid
+
+    specs = (
+        [f"{k}={','.join(str(v) for v in vs)}" for k, vs in values.items()]
+        if isinstance(values, Mapping)
+        else list(values)
+    )
+    plan = plan_grid(Path(config), list(overrides), parse_grid(specs), repeat, Path(runs_dir))
+    return _run_grid(plan, jobs, on_start, on_done, stop)
+
+
+def resume_grid(
+    folder: PathLike,
+    jobs: int | None = None,
+    *,
+    on_start: "Callable[[GridPlan, int], None] | None" = None,
+    on_done: "Callable[[GridOutcome, int, int], None] | None" = None,
+    stop: threading.Event | None = None,
+) -> Grid:
+    """`mlpcli train --resume GRID_DIR`: finish a stopped grid (its interrupted runs resume,
+    the ones never started start, the finished ones stay)."""
+    from mlpcli.grid import plan_from_record
+
+    return _run_grid(plan_from_record(Path(folder)), jobs, on_start, on_done, stop)
+
+
+def is_grid(path: PathLike) -> bool:
+    """Whether `path` is a grid folder (what `resume_grid` takes) rather than a run."""
+    from mlpcli.grid import is_grid_folder
+
+    return is_grid_folder(Path(path))
+
+
+def _run_grid(
+    plan: "GridPlan",
+    jobs: int | None,
+    on_start: "Callable[[GridPlan, int], None] | None",
+    on_done: "Callable[[GridOutcome, int, int], None] | None",
+    stop: threading.Event | None,
+) -> Grid:
+    from mlpcli.grid import default_jobs, run_grid
+
+    jobs = jobs or default_jobs()
+    if on_start is not None:
+        on_start(plan, min(jobs, len(plan.points)))
+    stop = stop if stop is not None else threading.Event()
+    outcomes = run_grid(plan, jobs, on_done, stop)
+    return Grid(plan.folder, outcomes, stop.is_set())
+
+
+def _paths(paths: PathLike | Sequence[PathLike]) -> list[Path]:
+    return [Path(paths)] if isinstance(paths, str | Path) else [Path(p) for p in paths]

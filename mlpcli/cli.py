@@ -27,8 +27,7 @@ from mlpcli import signals
 from mlpcli.errors import TrainingFailed, UserError, printable
 
 if TYPE_CHECKING:
-    from mlpcli.api import Run
-    from mlpcli.grid import GridPlan
+    from mlpcli.api import GradcheckPlan, Grid, Run
 
 
 class _OneLineErrors(TyperGroup):
@@ -92,7 +91,7 @@ app = typer.Typer(
 
 def _print_version(value: bool) -> None:
     if value:
-        from mlpcli.runs import versions
+        from mlpcli.api import versions
 
         print("  ".join(f"{name} {version}" for name, version in versions().items()))
         raise typer.Exit()
@@ -144,7 +143,7 @@ def _notes(notes: list[str]) -> None:
 
 def _data_notes() -> Any:
     """A callback that shows the data notes once training starts (the data is loaded)."""
-    from mlpcli.train import Callback
+    from mlpcli.api import Callback
 
     class DataNotes(Callback):
         def on_train_start(self, trainer: Any) -> None:
@@ -246,19 +245,17 @@ def train(
         *([f"name={name}"] if name else []),
         *([f"seed={seed}"] if seed is not None else []),
     ]
-    if grid or repeat > 1:
-        assert config is not None
-        _train_grid(config, overrides, grid, repeat, jobs, runs_dir or Path("runs"), quiet)
-        return
-    if resume is not None:
-        from mlpcli.grid import is_grid_folder, plan_from_record
-
-        if is_grid_folder(resume):
-            _grid_and_report(plan_from_record(resume), None, quiet)
-            return
     from mlpcli import api
 
-    if resume is not None:
+    if grid or repeat > 1:
+        assert config is not None
+        where = runs_dir or Path("runs")
+        _train_grid(
+            lambda **kw: api.grid(config, overrides, grid, repeat, jobs, where, **kw), quiet
+        )
+    elif resume is not None and api.is_grid(resume):
+        _train_grid(lambda **kw: api.resume_grid(resume, **kw), quiet)
+    elif resume is not None:
         _train_one(
             lambda callbacks, stop: api.resume(resume, callbacks=callbacks, stop=stop), quiet
         )
@@ -306,8 +303,7 @@ def _check_train_flags(
 def _train_one(start: Callable[[list[Any], threading.Event], "Run"], quiet: bool) -> None:
     """Train (or resume) one run with progress and signal handling, then show the result."""
     from mlpcli import display
-    from mlpcli.runs import AlreadyFinished, RunInterrupted
-    from mlpcli.status import RunStatus
+    from mlpcli.api import AlreadyFinished, RunInterrupted, RunStatus
 
     progress = display.progress_callback(quiet)
     callbacks: list[Any] = [progress] if progress else []
@@ -372,19 +368,10 @@ def eval_(
     Classification: loss, accuracy, per-class precision / recall / F1 and a confusion
     matrix. Regression: loss, MSE, RMSE, MAE and R².
     """
-    from mlpcli import display
-    from mlpcli.evaluate import SPLITS, check_output_path, evaluate
+    from mlpcli import api, display
 
-    if split is not None and split not in SPLITS:
-        raise UserError(f"--split {split}: choose one of {', '.join(SPLITS)}")
-    if plot is not None:
-        check_output_path(plot, "--plot", [checkpoint, *([data] if data else [])])
-    report = evaluate(checkpoint, data, split)
+    report = api.evaluate_model(checkpoint, data, split, plot=plot)
     _notes(report.notes)
-    if plot is not None:
-        from mlpcli.plot import plot_boundary
-
-        plot_boundary(checkpoint, plot, data, split)
     if as_json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
@@ -394,52 +381,36 @@ def eval_(
         print(f"plot: {plot}", file=sys.stderr)
 
 
-def _train_grid(
-    config: Path,
-    overrides: list[str],
-    grid: list[str],
-    repeat: int,
-    jobs: int | None,
-    runs_dir: Path,
-    quiet: bool,
-) -> None:
-    """`train --grid/--repeat`: every combination in parallel, then the compare table."""
-    from mlpcli.grid import parse_grid, plan_grid
-
-    plan = plan_grid(config, overrides, parse_grid(grid), repeat, runs_dir)
-    _grid_and_report(plan, jobs, quiet)
-
-
-def _grid_and_report(plan: "GridPlan", jobs: int | None, quiet: bool) -> None:
-    """Run a grid's points (Ctrl-C / SIGTERM stop them all), then the compare table."""
+def _train_grid(start: Callable[..., "Grid"], quiet: bool) -> None:
+    """`train --grid/--repeat` or the resume of a grid: its points in parallel (Ctrl-C /
+    SIGTERM stop them all), then the compare table."""
     from mlpcli import display
-    from mlpcli.compare import compare_runs
-    from mlpcli.grid import default_jobs, run_grid
 
-    jobs = jobs or default_jobs()
-    if not quiet:
-        display.grid_start_line(plan, min(jobs, len(plan.points)))
     stop = threading.Event()
     with _signals_stop(stop) as received:
-        outcomes = run_grid(plan, jobs, None if quiet else display.grid_progress_line, stop)
-    if stop.is_set():
-        unfinished = [o for o in outcomes if o.status.resumable]
+        done = start(
+            on_start=None if quiet else display.grid_start_line,
+            on_done=None if quiet else display.grid_progress_line,
+            stop=stop,
+        )
+    if done.stopped:
         _say(
-            f"interrupted: {len(unfinished)} of {len(outcomes)} grid runs did not finish; "
-            f"grid.json is saved in {plan.folder}\n"
-            f"continue the grid with: mlpcli train --resume {plan.folder}"
+            f"interrupted: {len(done.unfinished)} of {len(done.outcomes)} grid runs did not "
+            f"finish; grid.json is saved in {done.folder}\n"
+            f"continue the grid with: mlpcli train --resume {done.folder}"
         )
         raise typer.Exit(_exit_code(received))
-    if any(o.run_dir for o in outcomes):
-        display.show_comparison(compare_runs([plan.folder]))
-    failed = [o for o in outcomes if not o.ok]
-    if failed:
-        display.stdout.print(display.grid_failures_table(failed))
-    display.stdout.print(f"grid folder: {plan.folder}", soft_wrap=True)
-    if failed:
+    comparison = done.compare()
+    if comparison is not None:
+        display.show_comparison(comparison)
+    if done.failed:
+        display.stdout.print(display.grid_failures_table(done.failed))
+    display.stdout.print(f"grid folder: {done.folder}", soft_wrap=True)
+    if done.failed:
+        statuses = ", ".join(sorted({o.status for o in done.failed}))
         raise TrainingFailed(
-            f"{len(failed)} of {len(outcomes)} grid runs did not complete "
-            f"({', '.join(sorted({o.status for o in failed}))}); see the table above"
+            f"{len(done.failed)} of {len(done.outcomes)} grid runs did not complete "
+            f"({statuses}); see the table above"
         )
 
 
@@ -466,21 +437,12 @@ def predict(
     One output row per input row, in input order; the input needs no target column, and
     columns the model does not use are ignored.
     """
-    from mlpcli.evaluate import check_output_path
-    from mlpcli.evaluate import predict as predict_rows
+    from mlpcli import api
 
-    if out is not None:
-        check_output_path(out, "--out", [checkpoint, data])
-    predictions = predict_rows(checkpoint, data, proba, label, keep)
+    predictions = api.predict_file(checkpoint, data, proba=proba, label=label, keep=keep, out=out)
     _notes(predictions.notes)
     if out is None:
         predictions.write_csv(sys.stdout)
-        return
-    try:
-        with out.open("w", newline="", encoding="utf-8") as f:
-            predictions.write_csv(f)
-    except OSError as exc:
-        raise UserError(f"{out}: cannot write predictions: {exc.strerror}") from None
 
 
 @app.command()
@@ -496,10 +458,9 @@ def inspect(
     Shows each column's kind (numeric / categorical / ignored), missing cells, distinct
     values and examples, the target's classes, then a config as YAML on stdout.
     """
-    from mlpcli import display
-    from mlpcli.data.inspect import inspect_table
+    from mlpcli import api, display
 
-    info = inspect_table(data, target)
+    info = api.inspect(data, target)
     for renderable in display.inspect_tables(info):
         display.stderr.print(renderable, soft_wrap=isinstance(renderable, str))
     print(info.config, end="")
@@ -532,17 +493,9 @@ def compare(
     ),
 ) -> None:
     """Compare runs: what differs between them, and which did best."""
-    from mlpcli import display
-    from mlpcli.compare import compare_runs
-    from mlpcli.evaluate import check_output_path
+    from mlpcli import api, display
 
-    if plot is not None:
-        check_output_path(plot, "--plot", paths)
-    comparison = compare_runs(paths, sort=sort, top=top, group=not per_run)
-    if plot is not None:
-        from mlpcli.plot import plot_curves
-
-        plot_curves(comparison, plot)
+    comparison = api.compare(paths, sort=sort, top=top, group=not per_run, plot=plot)
     if json_:
         print(json.dumps(comparison.to_json(), indent=2, default=str, allow_nan=False))
     else:
@@ -559,10 +512,9 @@ def validate(
 ) -> None:
     """Check a config without training: resolved config, parameter count, dataset shape."""
     from mlpcli import api, display
-    from mlpcli.config import dump_config
 
     checked = api.validate(config, list(set_))
-    display.stdout.print(dump_config(checked.config), highlight=False, markup=False)
+    display.stdout.print(checked.yaml, highlight=False, markup=False)
     display.stdout.print(display.key_value_table(f"{config} is valid", checked.summary()))
 
 
@@ -574,17 +526,14 @@ def datasets(
     ),
 ) -> None:
     """List the built-in datasets (name, rows, features, task), or fetch MNIST."""
-    from mlpcli import display
-    from mlpcli.data import catalog, mnist
+    from mlpcli import api, display
 
     if download is not None:
-        if download != "mnist":
-            raise UserError(f"--download {download}: only mnist is downloaded (the rest ship)")
-        with display.DownloadBar("mnist") as bar:
-            path = mnist.mnist_path(bar)
-        display.stdout.print(f"mnist: {path}", soft_wrap=True)
+        with display.DownloadBar(download) as bar:
+            path = api.download(download, bar)
+        display.stdout.print(f"{download}: {path}", soft_wrap=True)
         return
-    rows = [[d.name, d.rows, d.features, d.task, d.classes or "-", d.where] for d in catalog()]
+    rows = [[d.name, d.rows, d.features, d.task, d.classes or "-", d.where] for d in api.datasets()]
     columns = ["name", "rows", "features", "task", "classes", "source"]
     display.print_whole(display.rows_table("built-in datasets", columns, rows))
 
@@ -610,23 +559,23 @@ def gradcheck(
 
     Prints what it checks and an estimate of the time first; a progress bar on a terminal.
     """
-    from mlpcli import display
-    from mlpcli.checks import TOLERANCE, plan_gradcheck, run_gradcheck
-    from mlpcli.config import load_config
-    from mlpcli.data import load_dataset
+    from mlpcli import api, display
 
-    cfg = load_config(config, list(set_))
-    plan = plan_gradcheck(cfg, load_dataset(cfg.data, cfg.seed), rows, sample)
-    display.gradcheck_start_line(plan)
-    with display.CountBar("gradcheck", plan.total) as bar:
-        checks = run_gradcheck(plan, bar)
-    display.stdout.print(display.gradcheck_table(checks, TOLERANCE))
-    worst = max(c.relative_error for c in checks)
-    if worst >= TOLERANCE:
+    with display.CountBar("gradcheck") as bar:
+
+        def start(plan: "GradcheckPlan") -> None:
+            display.gradcheck_start_line(plan)
+            bar.begin(plan.total)
+
+        checked = api.gradcheck(config, list(set_), rows, sample, on_start=start, on_entry=bar)
+    display.stdout.print(display.gradcheck_table(checked.checks, checked.tolerance))
+    if not checked.ok:
         raise TrainingFailed(
-            f"backprop disagrees with finite differences (max relative error {worst:.2e})"
+            f"backprop disagrees with finite differences (max relative error {checked.worst:.2e})"
         )
-    display.stdout.print(f"backprop agrees with finite differences: max relative error {worst:.2e}")
+    display.stdout.print(
+        f"backprop agrees with finite differences: max relative error {checked.worst:.2e}"
+    )
 
 
 @app.command()
@@ -666,36 +615,25 @@ def tune(
     best.yaml. The same command again continues the study. Ctrl-C or SIGTERM stops the
     trial in progress after its batch (marked failed) and exits with 130 / 143.
     """
-    from mlpcli import display
+    from mlpcli import api, display
 
-    # names from the module: `mlpcli.tune` may also be the API's function of that name
-    from mlpcli.tune import Stopper, plan_tune, signals_stop
-    from mlpcli.tune import tune as run_tune
-
-    plan = plan_tune(
-        config,
-        list(set_),
-        trials=trials,
-        timeout=timeout,
-        jobs=jobs,
-        storage=storage,
-        study=study,
-        runs_dir=runs_dir,
-    )
-    if plot is not None:
-        from mlpcli.tune_plot import check_plot_path
-
-        check_plot_path(plot)
-    stopper = Stopper()
-    with signals_stop(stopper), display.TuneLive(quiet) as live:
-        result = run_tune(config, plan=plan, stopper=stopper, on_update=live.update)
-    if plot is not None:
-        from mlpcli.tune_plot import plot_study
-
-        plot_study(plan, result, plot)
+    with display.TuneLive(quiet) as live:
+        result = api.tune(
+            config,
+            list(set_),
+            trials=trials,
+            timeout=timeout,
+            jobs=jobs,
+            storage=storage,
+            study=study,
+            runs_dir=runs_dir,
+            plot=plot,
+            on_update=live.update,
+            handle_signals=True,
+        )
     for renderable in display.tune_summary(result):
         display.stdout.print(renderable, soft_wrap=isinstance(renderable, str))
-    display.stdout.print(f"tune directory: {plan.folder}", soft_wrap=True)
+    display.stdout.print(f"tune directory: {result.folder}", soft_wrap=True)
     if plot is not None:
         print(f"plot: {plot}", file=sys.stderr)
     if result.interrupted is not None:
@@ -722,11 +660,9 @@ def export(
     input per column) and gives `probabilities` and `label` (classifier) or `values`
     (regression); see docs/export.md.
     """
-    from mlpcli.evaluate import check_output_path
-    from mlpcli.export import export as export_model
+    from mlpcli import api
 
-    check_output_path(out, "--out", [source])
-    done = export_model(source, out, fmt)
+    done = api.export(source, out, fmt)
     inputs = (
         f"input 'features' [N, {done.n_features}] double"
         if done.inputs == ["features"]
@@ -741,9 +677,9 @@ def export(
 @app.command()
 def schema() -> None:
     """Print the config's JSON Schema (for editor completion and checks)."""
-    from mlpcli.config import json_schema
+    from mlpcli import api
 
-    print(json.dumps(json_schema(), indent=2))
+    print(json.dumps(api.schema(), indent=2))
 
 
 @app.command()
@@ -772,20 +708,18 @@ def report(
     Every script and style is inside the file (no network request), so it opens offline
     and can be mailed. Needs plotly (the 'report' extra).
     """
-    from mlpcli import report as pages
-    from mlpcli.evaluate import check_output_path
+    from mlpcli import api
 
-    check_output_path(out, "--out", paths)
     if not watch:
-        written = pages.write_report(paths, out, sort=sort, group=not per_run)
+        written = api.report(paths, out, sort=sort, group=not per_run)
     else:
         stop = threading.Event()
         with _signals_end_watch(stop):
             if open_:
-                pages.write_report(paths, out, sort, not per_run, reload_seconds=every)
+                api.report(paths, out, sort, not per_run, reload_seconds=every)
                 _open_page(out)
                 open_ = False
-            written = pages.watch(
+            written = api.watch_report(
                 paths,
                 out,
                 every,

@@ -294,28 +294,34 @@ def gradcheck_start_line(plan: "GradcheckPlan") -> None:
 class CountBar:
     """A bar for `total` steps with time remaining, on a terminal's stderr; else nothing.
 
-    Called once per step; redrawn at most ten times a second.
+    Called once per step; redrawn at most ten times a second. Without `total` it waits for
+    `begin(total)`, for work whose size is known only once it is planned.
     """
 
-    def __init__(self, label: str, total: int) -> None:
-        self.total = total
+    def __init__(self, label: str, total: int | None = None) -> None:
+        self.label = label
+        self.total = 0
         self.done = 0
         self.last_draw = 0.0
         self.progress: Progress | None = None
+        if total is not None:
+            self.begin(total)
+
+    def begin(self, total: int) -> None:
+        self.total = total
         if stderr.is_terminal:
             self.progress = Progress(
-                TextColumn(f"[bold]{escape(label)}"),
+                TextColumn(f"[bold]{escape(self.label)}"),
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeRemainingColumn(),
                 console=stderr,
                 transient=True,
             )
-            self.task = self.progress.add_task(label, total=total)
+            self.task = self.progress.add_task(self.label, total=total)
+            self.progress.start()
 
     def __enter__(self) -> "CountBar":
-        if self.progress is not None:
-            self.progress.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
