@@ -9,7 +9,7 @@ import yaml
 
 from mlpcli.config import load_config
 from mlpcli.train import EpochRecord
-from mlpcli.tune import Pruning, plan_tune, set_items
+from mlpcli.tune import Pruning, plan_tune, report_every, set_items
 from tests.helpers import ROOT, write_config
 
 optuna = pytest.importorskip("optuna", reason="mlpcli tune needs the 'tune' extra (optuna)")
@@ -291,6 +291,17 @@ def test_median_pruner_stops_a_scripted_bad_trial():
     assert (
         feed([5.0 - 0.01 * e for e in range(10)]) == 3
     )  # epochs 1 and 2 are the warmup (steps < 3)
+
+
+def test_long_runs_report_to_the_pruner_every_few_epochs_at_the_same_epochs():
+    assert [report_every(n) for n in (1, 99, 100, 500, 5000)] == [1, 1, 2, 10, 100]
+    study = optuna.create_study()
+    trial = study.ask()
+    pruning = Pruning(trial, "val_loss", threading.Event(), every=3)
+    for epoch in range(1, 11):
+        pruning.on_epoch_end(_FakeTrainer, _record(epoch, 1.0 / epoch))  # type: ignore[arg-type]
+    study.tell(trial, 0.1)
+    assert sorted(study.trials[0].intermediate_values) == [3, 6, 9] and pruning.step == 10
 
 
 def test_pruned_trials_say_so_in_run_dir_and_compare(tmp_path, cli):
