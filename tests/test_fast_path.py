@@ -47,6 +47,21 @@ def test_large_models_take_the_fast_path_and_small_ones_numpy():
     assert fast.path(fast.MIN_SIZE - 1) == "numpy"
 
 
+def test_the_models_size_picks_the_path_for_every_parameter_biases_included(monkeypatch):
+    """A bias of a large model is updated by the kernel too: the path is the model's."""
+    from mlpcli.engine import kernels
+
+    calls: list[int] = []
+    real = kernels.adam
+    monkeypatch.setattr(kernels, "adam", lambda p, *rest: calls.append(p.size) or real(p, *rest))
+    model = _model(["relu"], np.float32, sizes=(400, 200, 3))  # 80,803 parameters
+    assert sum(p.value.size for p in model.params) >= fast.MIN_SIZE
+    for p in model.params:
+        p.grad[...] = 0.5
+    optimizers.Adam(lr=1e-3).step(model.params)
+    assert sorted(calls) == sorted(p.value.size for p in model.params)  # 200 and 3 included
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", list(OPTS))
 @pytest.mark.parametrize("weight_decay", [0.0, 0.05])
