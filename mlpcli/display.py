@@ -283,11 +283,13 @@ def gradcheck_start_line(plan: "GradcheckPlan") -> None:
         f"(up to {plan.sample} at random in each of the {n} tensors; --sample 0 checks all)"
     )
     slow = "; --sample K checks fewer" if plan.sample is None and plan.estimate_seconds > 60 else ""
-    print(
+    # wrapped between words on a terminal; one line for a log or a pipe
+    stderr.print(
         f"gradcheck: {what} on {len(plan.x)} rows, {2 * plan.total:,} forward passes, "
         f"about {_fmt_seconds(plan.estimate_seconds)}{slow}",
-        file=sys.stderr,
-        flush=True,
+        soft_wrap=not stderr.is_terminal,
+        markup=False,
+        highlight=False,
     )
 
 
