@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from bench import cpu_model  # benchmarks/bench.py: this script's folder is on sys.path
 
 from mlpcli.data.files import read_table
 
@@ -94,14 +95,6 @@ def measure(read: Callable[..., object], path: Path, repeat: int) -> tuple[float
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     return min(times), peak
-
-
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown CPU"
-    return next((ln.split(":", 1)[1].strip() for ln in out.splitlines() if "Model name" in ln), "?")
 
 
 def main() -> None:

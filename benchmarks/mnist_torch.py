@@ -169,20 +169,13 @@ def run_torch(name: str, epochs: int, seed: int) -> tuple[float, dict[str, float
 
 def machine(recipe: dict[str, Any]) -> str:
     """The CPU model as lscpu names it, the BLAS NumPy runs, and which engine path ran."""
-    cpu = "unknown CPU"
-    try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
-            if line.startswith("Model name:"):
-                cpu = line.split(":", 1)[1].strip()
-    except OSError:
-        pass
     sys.path.insert(0, str(ROOT))
     import torch
 
-    from benchmarks.bench import blas_description
+    from benchmarks.bench import blas_description, cpu_model
 
     blas = blas_description(n_params(recipe))
-    return f"{cpu}, {os.cpu_count()} cores; {blas}; torch {torch.__version__}"
+    return f"{cpu_model()}, {os.cpu_count()} cores; {blas}; torch {torch.__version__}"
 
 
 def main() -> None:

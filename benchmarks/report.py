@@ -9,11 +9,12 @@ matplotlib PNG) timed on the same runs as peers.
 """
 
 import argparse
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from bench import cpu_model  # benchmarks/bench.py: this script's folder is on sys.path
 
 from mlpcli import report as pages
 from mlpcli.compare import compare_runs
@@ -29,14 +30,6 @@ CONFIG = {
 }
 LRS = (0.001, 0.003, 0.01, 0.03, 0.1)
 SEEDS = (0, 1, 2, 3)
-
-
-def cpu_model() -> str:
-    out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-    for line in out.splitlines():
-        if line.startswith("Model name:"):
-            return line.split(":", 1)[1].strip()
-    return "unknown CPU"
 
 
 def best_of(repeat: int, fn: Callable[[], object]) -> float:

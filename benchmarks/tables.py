@@ -17,13 +17,13 @@ test accuracy / R² mean ± std over seeds, and the difference. Needs the bench 
 import argparse
 import csv
 import statistics
-import subprocess
 import sys
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
+from bench import cpu_model  # benchmarks/bench.py: this script's folder is on sys.path
 
 from mlpcli.config import RunConfig, load_config
 from mlpcli.data import load_dataset
@@ -32,17 +32,6 @@ from mlpcli.train import Trainer
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLES = {"penguins": ("penguins.yaml", "accuracy"), "houses": ("houses.yaml", "r2")}
-
-
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown CPU"
-    for line in out.splitlines():
-        if line.startswith("Model name:"):
-            return line.split(":", 1)[1].strip()
-    return "unknown CPU"
 
 
 def read_rows(path: Path) -> tuple[list[str], dict[int, list[str]]]:

@@ -18,7 +18,6 @@ Needs the tune extra (pip install ".[tune]"). Runs go to a temporary folder, rem
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,6 +28,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench import cpu_model  # noqa: E402 (benchmarks/bench.py; this script's folder is on sys.path)
 
 from mlpcli import runs  # noqa: E402
 from mlpcli.config import load_config  # noqa: E402
@@ -66,14 +67,6 @@ SETUPS: dict[str, dict[str, Any]] = {
         },
     },
 }
-
-
-def cpu_model() -> str:
-    out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-    for line in out.splitlines():
-        if line.startswith("Model name:"):
-            return line.split(":", 1)[1].strip()
-    return "unknown CPU"
 
 
 def with_tune(

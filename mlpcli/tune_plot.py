@@ -18,16 +18,16 @@ def check_plot_path(path: Path) -> None:
         raise UserError(f"--plot {path}: no such folder {path.parent}")
 
 
-def importances(plan: TunePlan) -> tuple[dict[str, float], str]:
+def importances(plan: TunePlan) -> dict[str, float]:
     """Optuna's PED-ANOVA parameter importances (no scikit-learn needed, unlike fANOVA)."""
     import optuna
 
     study = open_study(plan)
-    evaluator, name = optuna.importance.PedAnovaImportanceEvaluator(), "PED-ANOVA"
+    evaluator = optuna.importance.PedAnovaImportanceEvaluator()
     try:
-        return dict(optuna.importance.get_param_importances(study, evaluator=evaluator)), name
+        return dict(optuna.importance.get_param_importances(study, evaluator=evaluator))
     except (ValueError, RuntimeError):  # fewer than two complete trials, or one value only
-        return {}, name
+        return {}
 
 
 def plot_study(plan: TunePlan, result: Study, path: Path) -> None:
@@ -54,7 +54,7 @@ def plot_study(plan: TunePlan, result: Study, path: Path) -> None:
     history.set_ylabel(result.metric)
     history.set_title(f"optimization history ({len(result.trials)} trials)", fontsize="medium")
     history.legend(fontsize="small")
-    values, method = importances(plan)
+    values = importances(plan)
     if values:
         names = list(values)[::-1]
         bars.barh(names, [values[n] for n in names], color="C0")
@@ -62,6 +62,6 @@ def plot_study(plan: TunePlan, result: Study, path: Path) -> None:
     else:
         bars.text(0.5, 0.5, "needs two complete trials", ha="center", va="center")
         bars.set_axis_off()
-    bars.set_title(f"parameter importances ({method})", fontsize="medium")
+    bars.set_title("parameter importances (PED-ANOVA)", fontsize="medium")
     fig.suptitle(f"study {result.name}", fontsize="medium")
     _save(fig, path)

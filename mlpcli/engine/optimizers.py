@@ -67,8 +67,9 @@ class Optimizer:
             _, value, grad, bufs, scratch = views
             if k is not None:
                 dt = value.dtype.type
-                run = fused.get(dt) or fused.setdefault(dt, self._fused(k, dt))
-                self._step_fused(run, value, grad, bufs)
+                if dt not in fused:
+                    fused[dt] = self._fused(k, dt)
+                self._step_fused(fused[dt], value, grad, bufs)
                 continue
             if value.size <= CHUNK:  # small models: one chunk, no slicing
                 self._update(value, grad, bufs, scratch)
