@@ -355,7 +355,8 @@ def run_gemm(turns: Turns, w: Workload, breakdown: bool) -> None:
         turns.report([gemm_seconds(w, steps) for _ in range(w.epochs_per_turn)])
 
 
-def run_torch(turns: Turns, w: Workload, fused: bool) -> None:
+def run_torch(turns: Turns, w: Workload, fused: bool, breakdown: bool = False) -> None:
+    """A plain PyTorch loop; with `breakdown`, opt.step() is timed apart (its share of a step)."""
     import torch
     from torch import nn
 
@@ -375,7 +376,7 @@ def run_torch(turns: Turns, w: Workload, fused: bool) -> None:
     else:
         opt = torch.optim.SGD(params, lr=LR["momentum"], momentum=0.9, fused=fused or None)
     while turns.next():
-        times = []
+        times, in_step = [], 0.0
         for _ in range(w.epochs_per_turn):
             start = time.perf_counter()
             order = torch.randperm(len(X))
@@ -387,11 +388,16 @@ def run_torch(turns: Turns, w: Workload, fused: bool) -> None:
                 logits = model(xb)
                 loss = loss_fn(logits, yb)
                 loss.backward()
+                before = time.perf_counter() if breakdown else 0.0
                 opt.step()
+                if breakdown:
+                    in_step += time.perf_counter() - before
                 total_loss += loss.item() * len(idx)
                 correct += int((logits.argmax(1) == yb).sum())
             times.append(time.perf_counter() - start)
-        turns.report(times)
+        steps = len(times) * -(-w.rows // w.batch)
+        extra = {"optimizer": in_step / steps * 1e6, "total": sum(times) / steps * 1e6}
+        turns.report(times, extra if breakdown else None)
 
 
 def run_sklearn(turns: Turns, w: Workload, breakdown: bool) -> None:
@@ -428,8 +434,8 @@ CONTENDERS = {
     "mlpcli": run_mlpcli,
     "mlpcli numpy": lambda t, w, b: run_mlpcli(t, w, b, numpy_path=True),
     "mlpcli@base": run_mlpcli,
-    "pytorch": lambda t, w, b: run_torch(t, w, fused=False),
-    "pytorch fused": lambda t, w, b: run_torch(t, w, fused=True),
+    "pytorch": lambda t, w, b: run_torch(t, w, fused=False, breakdown=b),
+    "pytorch fused": lambda t, w, b: run_torch(t, w, fused=True, breakdown=b),
     "sklearn": run_sklearn,
     "GEMM only": run_gemm,
 }
@@ -526,8 +532,8 @@ def contenders_for(w: Workload, args: argparse.Namespace) -> list[str]:
     if _fast_path_differs(w):  # the NumPy reference path beside it, when numba is in use
         names.append("mlpcli numpy")
     names += ["mlpcli@base"] if args.baseline else []
-    if args.breakdown:
-        return names + (["mlpcli@base 1 thread"] if args.baseline else [])
+    if args.breakdown:  # PyTorch's fused optimizer beside ours: the same update, timed apart
+        return names + (["mlpcli@base 1 thread"] if args.baseline else []) + ["pytorch fused"]
     names += ["pytorch", "pytorch fused", "sklearn", "GEMM only"]
     if args.single_thread:
         names += ["mlpcli 1 thread", "pytorch 1 thread"]
@@ -614,6 +620,9 @@ def breakdown_table(w: Workload, results: list[Result]) -> list[str]:
     for k in keys:
         cells = []
         for r in cols:
+            if k not in r.extras[0]:  # a peer times only its optimizer and its whole step
+                cells.append("")
+                continue
             value = statistics.median(e[k] for e in r.extras)
             total = statistics.median(e["total"] for e in r.extras)
             cells.append(f"{value:.0f} ({100 * value / total:.0f}%)")
@@ -626,6 +635,11 @@ def breakdown_table(w: Workload, results: list[Result]) -> list[str]:
             "",
             f"Target: the optimizer's share of a W1 step {100 * share:.0f}% (<= 12%): {mark}",
         ]
+        peer = next((r for r in cols if r.name == "pytorch fused"), None)
+        if peer is not None:
+            theirs = statistics.median(e["optimizer"] / e["total"] for e in peer.extras)
+            step = statistics.median(e["optimizer"] for e in peer.extras)
+            lines.append(f"  (PyTorch's fused Adam: {step:.0f} us, {100 * theirs:.0f}% of a step)")
     return lines
 
 
