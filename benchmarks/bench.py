@@ -130,7 +130,9 @@ class StopBench(Exception):
     """Raised from a callback to leave Trainer.run when the parent says 'done'."""
 
 
-def run_mlpcli(turns: Turns, w: Workload, breakdown: bool, numpy_path: bool = False) -> None:
+def run_mlpcli(
+    turns: Turns, w: Workload, breakdown: bool, numpy_path: bool = False, openblas: bool = False
+) -> None:
     import numpy as np
     from rich.console import Console
 
@@ -138,6 +140,10 @@ def run_mlpcli(turns: Turns, w: Workload, breakdown: bool, numpy_path: bool = Fa
         from mlpcli.engine import fast
 
         fast.ENABLED = not numpy_path
+    if openblas:  # an mlpcli that picks MKL where installed, held to NumPy's OpenBLAS
+        from mlpcli.engine import blas
+
+        blas.USE_MKL = False
 
     from mlpcli import display
     from mlpcli.config import RunConfig
@@ -231,6 +237,10 @@ def blas_description(n_params: int | None = None) -> str:
         from mlpcli.engine import blas
 
         text = f"OpenBLAS kernel {blas.kernel() or 'none (not OpenBLAS)'}"
+    with contextlib.suppress(ImportError, AttributeError):  # an mlpcli before the MKL path
+        from mlpcli.engine import blas
+
+        text += f"; mlpcli's large products on {blas.gemm()}"
     if n_params is not None:
         text += f"; engine path for {n_params:,} parameters: {engine_path(n_params)}"
     with contextlib.suppress(ImportError):
@@ -375,6 +385,7 @@ def run_torch(turns: Turns, w: Workload, fused: bool, breakdown: bool = False) -
         opt: torch.optim.Optimizer = torch.optim.Adam(params, lr=LR["adam"], fused=fused or None)
     else:
         opt = torch.optim.SGD(params, lr=LR["momentum"], momentum=0.9, fused=fused or None)
+    turns.stats["path"] = f"{type(opt).__name__}, fused" if fused else type(opt).__name__
     while turns.next():
         times, in_step = [], 0.0
         for _ in range(w.epochs_per_turn):
@@ -433,6 +444,7 @@ CORES = os.cpu_count() or 1
 CONTENDERS = {
     "mlpcli": run_mlpcli,
     "mlpcli numpy": lambda t, w, b: run_mlpcli(t, w, b, numpy_path=True),
+    "mlpcli openblas": lambda t, w, b: run_mlpcli(t, w, b, openblas=True),
     "mlpcli@base": run_mlpcli,
     "pytorch": lambda t, w, b: run_torch(t, w, fused=False, breakdown=b),
     "pytorch fused": lambda t, w, b: run_torch(t, w, fused=True, breakdown=b),
@@ -531,6 +543,8 @@ def contenders_for(w: Workload, args: argparse.Namespace) -> list[str]:
     names = ["mlpcli"]
     if _fast_path_differs(w):  # the NumPy reference path beside it, when numba is in use
         names.append("mlpcli numpy")
+    if _mkl_in_use():  # and on NumPy's OpenBLAS, when the engine's products run on MKL
+        names.append("mlpcli openblas")
     names += ["mlpcli@base"] if args.baseline else []
     if args.breakdown:  # PyTorch's fused optimizer beside ours: the same update, timed apart
         return names + (["mlpcli@base 1 thread"] if args.baseline else []) + ["pytorch fused"]
@@ -538,6 +552,15 @@ def contenders_for(w: Workload, args: argparse.Namespace) -> list[str]:
     if args.single_thread:
         names += ["mlpcli 1 thread", "pytorch 1 thread"]
     return names
+
+
+def _mkl_in_use() -> bool:
+    sys.path.insert(0, str(ROOT))
+    try:
+        from mlpcli.engine import blas
+    except ImportError:
+        return False
+    return getattr(blas, "gemm", lambda: "")().startswith("MKL")
 
 
 def _fast_path_differs(w: Workload) -> bool:

@@ -15,6 +15,14 @@ threads: the thread count must not depend on timing.)
 
 Where no OpenBLAS is found (another BLAS, another OS), products are plain np.matmul with that
 BLAS's own threading.
+
+The blocks themselves are NumPy's OpenBLAS, or MKL's cblas_sgemm / cblas_dgemm where the `mkl`
+extra is installed and the CPU is an Intel one (on the Intel Xeon machines mlpcli runs on,
+1.1-1.2x OpenBLAS's rate at an MLP's shapes on one thread). MKL runs sequentially (the blocks
+are still the engine's), with its conditional numerical reproducibility on: the same inputs
+give the same bits from run to run. Which GEMM runs depends on what is installed and on the
+CPU, never on timing; `gemm()` names it. `USE_MKL = False` forces OpenBLAS (tests compare
+the two).
 """
 
 import ctypes
@@ -22,6 +30,8 @@ import functools
 import itertools
 import os
 import queue
+import re
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -34,6 +44,11 @@ Array = np.ndarray
 # thread costs tens of microseconds (waking it), more than a 4e6-MAC product saves (~35 us).
 PARALLEL_MIN_MACS = 10_000_000
 MIN_BLOCK_ROWS = 16
+
+# MKL computes products of at least this many multiply-adds; smaller ones stay on np.matmul,
+# which a ctypes call (a few microseconds) would make slower. None: MKL when it is there.
+MKL_MIN_MACS = 1_000_000
+USE_MKL: bool | None = None
 
 _SYMBOLS = [  # (set, get): scipy-openblas as bundled in NumPy's wheels, then plain OpenBLAS
     ("scipy_openblas_set_num_threads64_", "scipy_openblas_get_num_threads64_"),
@@ -57,6 +72,82 @@ def _find_openblas() -> ctypes.CDLL | None:
             except OSError:
                 return None
     return None
+
+
+@functools.cache
+def _mkl() -> "_Mkl | None":
+    """MKL from the `mkl` wheel (its libraries beside this Python), on an Intel CPU; loaded on
+    the first large product, so that small models never pay for it."""
+    try:
+        if "GenuineIntel" not in Path("/proc/cpuinfo").read_text():
+            return None  # not measured as a gain on other CPUs
+    except OSError:
+        return None
+    for path in sorted((Path(sys.prefix) / "lib").glob("libmkl_rt.so.*"), reverse=True):
+        try:
+            return _Mkl(ctypes.CDLL(str(path)))
+        except (OSError, AttributeError):  # not loadable, or without the symbols used
+            return None
+    return None
+
+
+class _Mkl:
+    """out = a @ b through cblas_?gemm, for 2-D float32 / float64 operands MKL can read."""
+
+    ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
+    SEQUENTIAL = 1  # MKL_THREADING_SEQUENTIAL
+    CNR_AUTO = 2  # MKL_CBWR_AUTO: bitwise reproducible results on this CPU
+
+    def __init__(self, lib: ctypes.CDLL) -> None:
+        # in this order, before any other MKL call (the other way round MKL stays threaded)
+        lib.MKL_Set_Threading_Layer(ctypes.c_int(self.SEQUENTIAL))
+        lib.MKL_CBWR_Set(ctypes.c_int(self.CNR_AUTO))
+        if lib.MKL_Get_Max_Threads() != 1:
+            raise OSError("MKL did not take the sequential threading layer")
+        buf = ctypes.create_string_buffer(256)
+        lib.MKL_Get_Version_String(buf, ctypes.c_int(len(buf)))
+        found = re.search(r"Version ([\d.]+)", buf.value.decode(errors="replace"))
+        self.version = found.group(1) if found else "?"
+        self.funcs: dict[np.dtype, Callable[..., None]] = {}
+        for dtype, name, scalar in (
+            (np.float32, "cblas_sgemm", ctypes.c_float),
+            (np.float64, "cblas_dgemm", ctypes.c_double),
+        ):
+            func = getattr(lib, name)
+            func.restype = None
+            i, p = ctypes.c_int, ctypes.c_void_p
+            func.argtypes = [i, i, i, i, i, i, scalar, p, i, p, i, scalar, p, i]
+            self.funcs[np.dtype(dtype)] = func
+
+    def __call__(self, a: Array, b: Array, out: Array) -> Array:
+        func = self.funcs.get(out.dtype)
+        if func is None or a.dtype != out.dtype or b.dtype != out.dtype or min(out.shape) < 2:
+            return np.matmul(a, b, out=out)
+        ta, lda = _layout(a)
+        tb, ldb = _layout(b)
+        tc, ldc = _layout(out)
+        if not (lda and ldb and tc == self.NO_TRANS and ldc) or _overlap(out, a, b):
+            return np.matmul(a, b, out=out)
+        (m, k), n = a.shape, b.shape[1]
+        func(self.ROW_MAJOR, ta, tb, m, n, k, 1.0, a.ctypes.data, lda, b.ctypes.data, ldb,
+             0.0, out.ctypes.data, ldc)  # fmt: skip
+        return out
+
+
+def _layout(x: Array) -> tuple[int, int]:
+    """(transpose flag, leading dimension) of a 2-D array for row-major BLAS; ld 0 if none fits."""
+    rows, cols = x.shape
+    s0, s1 = x.strides
+    size = x.itemsize
+    if s1 == size and s0 % size == 0 and s0 // size >= cols:
+        return _Mkl.NO_TRANS, s0 // size  # rows of a row-major matrix (maybe a row slice)
+    if s0 == size and s1 % size == 0 and s1 // size >= rows and min(rows, cols) > 1:
+        return _Mkl.TRANS, s1 // size  # the transpose of one (x.T, W.T)
+    return _Mkl.NO_TRANS, 0
+
+
+def _overlap(out: Array, a: Array, b: Array) -> bool:
+    return bool(np.may_share_memory(out, a) or np.may_share_memory(out, b))
 
 
 def _cores() -> int:
@@ -166,19 +257,33 @@ def matmul(a: Array, b: Array, out: Array) -> Array:
     state = _blas or _state()
     if state.current != 1:
         state.single_threaded()
-    if a.ndim != 2 or state.cores < 2 or a.size * b.shape[-1] < PARALLEL_MIN_MACS:
+    macs = a.size * b.shape[-1]
+    if a.ndim != 2 or macs < min(MKL_MIN_MACS, PARALLEL_MIN_MACS):
         return np.matmul(a, b, out=out)  # small: called once per step many times, keep it lean
+    gemm: Callable[[Array, Array, Array], Array] = _numpy_gemm
+    if macs >= MKL_MIN_MACS and USE_MKL is not False and (mkl := _mkl()) is not None:
+        gemm = mkl
     rows = a.shape[0]
-    n_blocks = min(state.cores, rows // MIN_BLOCK_ROWS)
+    n_blocks = min(state.cores, rows // MIN_BLOCK_ROWS) if macs >= PARALLEL_MIN_MACS else 1
     if n_blocks < 2:
-        return np.matmul(a, b, out=out)
+        return gemm(a, b, out)
     edges = [rows * i // n_blocks for i in range(n_blocks + 1)]
     blocks = [
-        functools.partial(np.matmul, a[lo:hi], b, out=out[lo:hi])
-        for lo, hi in itertools.pairwise(edges)
+        functools.partial(gemm, a[lo:hi], b, out[lo:hi]) for lo, hi in itertools.pairwise(edges)
     ]
     state.run(_Product(blocks))
     return out
+
+
+def _numpy_gemm(a: Array, b: Array, out: Array) -> Array:
+    return np.matmul(a, b, out=out)
+
+
+def gemm() -> str:
+    """The GEMM large products run on: 'MKL <version>' or 'OpenBLAS' (NumPy's BLAS)."""
+    if USE_MKL is not False and (mkl := _mkl()) is not None:
+        return f"MKL {mkl.version}"
+    return "OpenBLAS" if _state().setter is not None else "NumPy's BLAS"
 
 
 def parallel(blocks: Sequence[Callable[[], object]]) -> None:
