@@ -5,11 +5,12 @@ or touches files: it reports through callbacks (`on_epoch_end`, ...) and the CLI
 whether they draw progress bars, write a run directory, or do nothing.
 """
 
+import functools
 import math
 import statistics
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -322,14 +323,25 @@ class Trainer:
             X, y = X.take(order, axis=0), y.take(order, axis=0)
         n_batches = math.ceil(n / size)
         total_loss = total_quality = 0.0
+        gathered: list[tuple[np.ndarray, np.ndarray]] = []  # large data: the next batch
+
+        def gather_next(b: int) -> None:
+            gathered.append(self._gather(X, y, order[b * size : (b + 1) * size]))
+
+        if not whole:
+            gather_next(0)
         for b in range(n_batches):
             if self.stop.is_set():
                 raise TrainingInterrupted
             if whole:
                 batch = X[b * size : (b + 1) * size], y[b * size : (b + 1) * size]
+                loss, quality = self._step(*batch)
             else:
-                batch = self._gather(X, y, order[b * size : (b + 1) * size])
-            loss, quality = self._step(*batch)
+                # the next batch is gathered (into the same buffers: this one is used up by
+                # then) on the other core while the optimizer updates the weights
+                batch = gathered.pop()
+                then = functools.partial(gather_next, b + 1) if b + 1 < n_batches else None
+                loss, quality = self._step(*batch, alongside_update=then)
             if not math.isfinite(loss):
                 return None
             total_loss += loss * len(batch[0])
@@ -366,11 +378,15 @@ class Trainer:
         yb = y.take(idx, axis=0, out=bufs[1][:m], mode="clip")
         return xb, yb
 
-    def _step(self, xb: np.ndarray, yb: np.ndarray) -> tuple[float, float]:
+    def _step(
+        self, xb: np.ndarray, yb: np.ndarray, alongside_update: Callable[[], None] | None = None
+    ) -> tuple[float, float]:
         """Forward, backward and one optimizer step on a batch.
 
         Returns the batch's mean loss and its quality count: correct predictions for
-        classification, the sum of squared residuals for regression.
+        classification, the sum of squared residuals for regression. `alongside_update`
+        (work that needs neither the weights nor xb, yb any more) runs on another core
+        while the optimizer updates the weights.
         """
         logits = self.model.forward(xb, self.rng)
         if self.metric == "accuracy":
@@ -386,7 +402,12 @@ class Trainer:
             norm = math.sqrt(float(np.dot(g, g)))
             if norm > clip:
                 g *= clip / (norm + 1e-6)  # as torch.nn.utils.clip_grad_norm_
-        self.optimizer.step([self.model.flat])
+        if alongside_update is None:
+            self.optimizer.step([self.model.flat])
+        else:
+            blas.parallel(
+                [functools.partial(self.optimizer.step, [self.model.flat]), alongside_update]
+            )
         return loss, quality
 
     # ------------------------------------------------------------------ measuring

@@ -413,6 +413,22 @@ def test_small_and_large_data_batching_give_bit_identical_runs(monkeypatch):
     assert np.array_equal(copied.model.flat.value, gathered.model.flat.value)
 
 
+def test_large_data_gathers_the_next_batch_while_the_optimizer_updates(monkeypatch):
+    from mlpcli.engine import blas
+
+    train = sys.modules["mlpcli.train"]
+    monkeypatch.setattr(train, "SHUFFLE_WHOLE_BYTES", 0)
+    together = []
+    real = blas.parallel
+    monkeypatch.setattr(
+        train.blas, "parallel", lambda blocks: together.append(len(blocks)) or real(blocks)
+    )
+    trainer = _trainer("float32", batch_size=12)  # 70 rows: 6 batches an epoch
+    trainer.cfg.training.epochs = 2
+    trainer.run()
+    assert together == [2] * 10  # every batch but an epoch's last has a next one to gather
+
+
 def test_batch_gather_equals_fancy_indexing():
     trainer = _trainer("float32")
     X, y = trainer.X["train"], trainer.y["train"]
