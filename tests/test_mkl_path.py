@@ -6,17 +6,12 @@ the same bits whatever the arrays' alignment, so that a seed gives bit-identical
 and a resumed run ends bit-identical to one never interrupted. Skipped without MKL.
 """
 
-import threading
-
 import numpy as np
 import pytest
 
-from mlpcli.config import load_config
 from mlpcli.engine import blas
-from mlpcli.runs import resume_run, train_run
-from tests.helpers import write_config
 from tests.test_engine_equivalence import DTYPES, close
-from tests.test_fast_path import StopAt, _outcome, _trainer
+from tests.test_fast_path import check_paths_agree_and_repeat, check_resumed_run_is_bit_identical
 
 pytestmark = pytest.mark.skipif(
     blas._mkl() is None, reason="MKL not installed (pip install -e '.[mkl]') or not an Intel CPU"
@@ -114,35 +109,12 @@ def test_mkl_results_do_not_depend_on_where_the_arrays_start():
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_training_on_mkl_matches_openblas_and_repeats_bit_identically(on_mkl, dtype):
-    weights = []
-    for use in (False, True, True):
-        on_mkl(use)
-        trainer = _trainer(dtype)
-        trainer.run()
-        weights.append(trainer.model.flat.value.copy())
-    openblas, mkl_a, mkl_b = weights
-    assert np.array_equal(mkl_a, mkl_b)
-    assert np.allclose(mkl_a, openblas, rtol=0, atol=1e-4 * np.abs(openblas).max())
+    check_paths_agree_and_repeat(on_mkl, dtype)
 
 
 def test_resumed_run_is_bit_identical_on_mkl(on_mkl, tmp_path):
     on_mkl(True)
-    text = """
-data: {source: iris}
-model: {hidden: [{units: 16, activation: relu}, {units: 8, activation: relu}], dropout: 0.1}
-optimizer: {name: adam, lr: 0.05}
-training: {epochs: 6, batch_size: 16, early_stopping: null, checkpoint_every: 2}
-"""
-    cfg = load_config(write_config(tmp_path, text, "mkl.yaml"))
-    whole, _ = train_run(cfg, tmp_path / "whole", [])
-    stop = threading.Event()
-    run, result = train_run(cfg, tmp_path / "parts", [StopAt(stop, 3, 4)], stop=stop)
-    assert result.status == "interrupted"
-    resume_run(run, [])
-    (rows, arrays), (want_rows, want_arrays) = _outcome(run), _outcome(whole)
-    assert rows == want_rows and len(rows) == 6
-    for key, value in want_arrays.items():
-        assert np.array_equal(arrays[key], value), key
+    check_resumed_run_is_bit_identical(tmp_path)
 
 
 def test_gemm_names_the_path_products_take(on_mkl):
