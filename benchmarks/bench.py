@@ -543,7 +543,7 @@ def contenders_for(w: Workload, args: argparse.Namespace) -> list[str]:
     names = ["mlpcli"]
     if _fast_path_differs(w):  # the NumPy reference path beside it, when numba is in use
         names.append("mlpcli numpy")
-    if _mkl_in_use():  # and on NumPy's OpenBLAS, when the engine's products run on MKL
+    if _mkl_in_use(w):  # and on NumPy's OpenBLAS, when the workload's products run on MKL
         names.append("mlpcli openblas")
     names += ["mlpcli@base"] if args.baseline else []
     if args.breakdown:  # PyTorch's fused optimizer beside ours: the same update, timed apart
@@ -554,13 +554,16 @@ def contenders_for(w: Workload, args: argparse.Namespace) -> list[str]:
     return names
 
 
-def _mkl_in_use() -> bool:
+def _mkl_in_use(w: Workload) -> bool:
     sys.path.insert(0, str(ROOT))
     try:
         from mlpcli.engine import blas
     except ImportError:
         return False
-    return getattr(blas, "gemm", lambda: "")().startswith("MKL")
+    if not getattr(blas, "gemm", lambda: "")().startswith("MKL"):
+        return False
+    largest = max(w.batch * fi * fo for fi, fo in zip(w.sizes[:-1], w.sizes[1:], strict=True))
+    return largest >= blas.MKL_MIN_MACS
 
 
 def _fast_path_differs(w: Workload) -> bool:
