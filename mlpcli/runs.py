@@ -21,6 +21,7 @@ import numpy as np
 from mlpcli import __version__
 from mlpcli.checkpoint import load_checkpoint, save_checkpoint
 from mlpcli.config import RunConfig, config_from_dict, dump_config, read_yaml
+from mlpcli.engine import blas, fast
 from mlpcli.errors import UserError
 from mlpcli.resume import TrainerState, is_float, state_from_checkpoint, state_to_checkpoint
 from mlpcli.status import RunStatus
@@ -52,6 +53,14 @@ def create_run_dir(runs_dir: Path, name: str) -> Path:
 
 def versions() -> dict[str, str]:
     return {"mlpcli": __version__, "numpy": np.__version__, "python": platform.python_version()}
+
+
+def engine_in_use(trainer: Trainer) -> dict[str, str]:
+    """What trains this model: NumPy or the numba kernels, and the GEMM of its largest product
+    a step (OpenBLAS or MKL). Runs on different engines agree to rounding, not bit for bit."""
+    model, rows = trainer.model, trainer.cfg.training.batch_size
+    largest = max(rows * layer.fan_in * layer.fan_out for layer in model.layers)
+    return {"kernels": fast.path(model.n_params), "gemm": blas.gemm(largest)}
 
 
 def checkpoint_payload(
@@ -135,6 +144,7 @@ class RunWriter(Callback):
                 "n_params": trainer.model.n_params,
                 "rows": {name: len(part) for name, part in trainer.data.parts.items()},
                 "versions": versions(),
+                "engine": engine_in_use(trainer),
                 # what a finished run reports, as of the last checkpoint: none yet
                 **_outcome(trainer, None, 0, {}),
                 "wall_seconds": 0.0,
@@ -144,6 +154,10 @@ class RunWriter(Callback):
             self.summary = {**self.resumed, "status": RunStatus.RUNNING, "pid": os.getpid()}
             self.summary["reason"] = "training"
             self.summary["resumed"] = [*self.resumed.get("resumed", []), now]
+            engine = engine_in_use(trainer)
+            if self.resumed.get("engine", engine) != engine:  # the rest agrees only to rounding
+                self.summary["engine_before_resume"] = self.resumed["engine"]
+            self.summary["engine"] = engine
             self.summary.pop("interrupted", None)
         write_json_atomic(self.run_dir / "summary.json", self.summary)
 

@@ -55,6 +55,9 @@ def test_train_iris_writes_the_run_directory(cli, tmp_path):
     assert summary["epochs_run"] == len(rows)
     assert set(summary["final"]) == {"train", "val", "test"}
     assert set(summary["versions"]) == {"mlpcli", "numpy", "python"}
+    # a small model: the NumPy engine, its products on NumPy's BLAS (never MKL: too small)
+    assert summary["engine"]["kernels"] == "numpy"
+    assert summary["engine"]["gemm"] in ("OpenBLAS", "NumPy's BLAS")
     # the shipped iris config reaches the accuracy the README promises
     assert summary["final"]["test"]["accuracy"] >= 0.95
 

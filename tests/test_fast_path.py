@@ -209,3 +209,22 @@ training: {epochs: 6, batch_size: 16, early_stopping: null, checkpoint_every: 2}
     assert arrays.keys() == want_arrays.keys()
     for key, value in want_arrays.items():
         assert np.array_equal(arrays[key], value), key
+
+
+def test_a_run_resumed_on_another_engine_says_so_in_its_summary(on_fast_path, tmp_path):
+    import json
+
+    on_fast_path(True)
+    cfg = load_config(
+        write_config(tmp_path, "data: {source: iris}\ntraining: {epochs: 4}\n", "engine.yaml")
+    )
+    stop = threading.Event()
+    run, result = train_run(cfg, tmp_path / "runs", [StopAt(stop, 2, 2)], stop=stop)
+    assert result.status == "interrupted"
+    started = json.loads((run / "summary.json").read_text())["engine"]
+    assert started["kernels"] == "numba"
+    on_fast_path(False)
+    resume_run(run, [])
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["engine"]["kernels"] == "numpy"
+    assert summary["engine_before_resume"] == started

@@ -281,9 +281,11 @@ def _numpy_gemm(a: Array, b: Array, out: Array) -> Array:
     return np.matmul(a, b, out=out)
 
 
-def gemm() -> str:
-    """The GEMM large products run on: 'MKL <version>' or 'OpenBLAS' (NumPy's BLAS)."""
-    if USE_MKL is not False and (mkl := _mkl()) is not None:
+def gemm(macs: int | None = None) -> str:
+    """The GEMM a product of `macs` multiply-adds runs on (default: the largest products):
+    'MKL <version>' or 'OpenBLAS' (NumPy's BLAS). Asking about a small one loads no MKL."""
+    large = macs is None or macs >= MKL_MIN_MACS
+    if large and USE_MKL is not False and (mkl := _mkl()) is not None:
         return f"MKL {mkl.version}"
     return "OpenBLAS" if _state().setter is not None else "NumPy's BLAS"
 
