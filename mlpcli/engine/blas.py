@@ -85,12 +85,13 @@ def _mkl() -> "_Mkl | None":
             return None  # not measured as a gain on other CPUs
     except OSError:
         return None
-    for path in sorted((Path(sys.prefix) / "lib").glob("libmkl_rt.so.*"), reverse=True):
-        try:
-            return _Mkl(ctypes.CDLL(str(path)))
-        except (OSError, AttributeError):  # not loadable, or without the symbols used
-            return None
-    return None
+    found = sorted((Path(sys.prefix) / "lib").glob("libmkl_rt.so.*"), reverse=True)
+    if not found:
+        return None
+    try:  # the newest soname
+        return _Mkl(ctypes.CDLL(str(found[0])))
+    except (OSError, AttributeError):  # not loadable, or without the symbols used
+        return None
 
 
 class _Mkl:
