@@ -7,6 +7,7 @@ script prints today): ~15 s. The slow run (`pytest -m slow`, which CI runs too) 
 picture in quick mode: ~20 s of CPU, about 30 mlpcli commands.
 """
 
+import math
 import re
 import runpy
 import subprocess
@@ -91,6 +92,26 @@ def _shown_numbers(section: str) -> list[str]:
     return lines
 
 
+NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
+
+
+def _same_up_to_rounding(shown: str, printed: str) -> bool:
+    """The same line with the same numbers, to 1e-6 relative: float32 training differs in
+    its last bits from one CPU to another (NumPy's SIMD exp, OpenBLAS's kernels)."""
+    if NUMBER.sub("#", shown) != NUMBER.sub("#", printed):
+        return False
+    pairs = zip(NUMBER.findall(shown), NUMBER.findall(printed), strict=True)
+    return all(math.isclose(float(a), float(b), rel_tol=1e-6, abs_tol=1e-9) for a, b in pairs)
+
+
+def test_lines_differing_only_in_last_bits_match_and_others_do_not():
+    assert _same_up_to_rounding('"mse": 2376.294281429122', '"mse": 2376.2942110846184')
+    assert _same_up_to_rounding("│ train │ 2609.2536 │ 0.5751 │", "│ train │ 2609.2538 │ 0.5751 │")
+    assert not _same_up_to_rounding('"mse": 2376.29', '"mse": 2377.29')
+    assert not _same_up_to_rounding('"mse": 2376.29', '"rmse": 2376.29')
+    assert not _same_up_to_rounding("│ 1 │ 2 │", "│ 1 │ 2 │ 3 │")
+
+
 @pytest.mark.parametrize("claim", [3, 5])
 def test_the_tour_shows_the_numbers_the_script_prints(quick_tour, claim):
     """Claims whose numbers do not depend on --quick: the tour shows today's output."""
@@ -101,5 +122,5 @@ def test_the_tour_shows_the_numbers_the_script_prints(quick_tour, claim):
         if "from epoch 1 to" not in line  # claim 5's weight change over all epochs: full only
     ]
     assert len(shown) >= 8
-    drifted = [line for line in shown if line not in printed]
+    drifted = [line for line in shown if not any(_same_up_to_rounding(line, p) for p in printed)]
     assert not drifted, f"docs/tour.md claim {claim} shows numbers the tour no longer prints"
