@@ -55,6 +55,14 @@ class Workload:
         return [self.features, *self.hidden, N_CLASSES]
 
     @property
+    def n_params(self) -> int:
+        return sum(fi * fo + fo for fi, fo in zip(self.sizes[:-1], self.sizes[1:], strict=True))
+
+    @property
+    def planned_steps(self) -> int:
+        return PLANNED_EPOCHS * -(-self.rows // self.batch)
+
+    @property
     def flops_per_epoch(self) -> float:
         """Forward x@W, backward x.T@dz and dz@W.T (not for the first layer): 2 flops a MAC."""
         pairs = list(zip(self.sizes[:-1], self.sizes[1:], strict=True))
@@ -73,6 +81,11 @@ WORKLOADS = {
     "W3": Workload("W3", 60000, 784, (1024, 1024), 512, "adam", rounds=3),
 }
 LR = {"adam": 1e-3, "momentum": 0.01}
+# mlpcli's runs are planned this long and stopped by the parent when it has its times: a
+# long run, which is what an epoch's steady-state time describes. The planned length is
+# part of what picks mlpcli's engine path (engine.fast.MIN_STEPS), so W2 runs as a long
+# run of a small model does; "mlpcli numpy" shows the path of a short one.
+PLANNED_EPOCHS = 100_000
 
 
 def synthetic(w: Workload) -> tuple[Any, Any]:
@@ -161,7 +174,7 @@ def run_mlpcli(
             "data": {"source": "synthetic", "split": {"train": 1.0, "val": 0.0, "test": 0.0}},
             "model": {"hidden": [{"units": u, "activation": "relu"} for u in w.hidden]},
             "optimizer": opt,
-            "training": {"epochs": 100_000, "batch_size": w.batch, "early_stopping": None},
+            "training": {"epochs": PLANNED_EPOCHS, "batch_size": w.batch, "early_stopping": None},
         }
     )
     features = [f"x{i}" for i in range(w.features)]
@@ -202,23 +215,28 @@ def run_mlpcli(
         trainer.run()
     progress.progress.stop()
     turns.stats["dtype"] = str(np.dtype(trainer.model.dtype))
-    turns.stats["path"] = engine_path(trainer.model.n_params)
+    turns.stats["path"] = engine_path(trainer.model.n_params, w.planned_steps)
 
 
-def engine_path(n_params: int) -> str:
-    """What the imported mlpcli runs a model of this size on: numba kernels or NumPy."""
+def engine_path(n_params: int, steps: int) -> str:
+    """What the imported mlpcli runs a model of this size on, in a run planned for `steps`
+    steps: numba kernels or NumPy."""
     try:
         from mlpcli.engine import fast
     except ImportError:
         return "numpy (no fast path)"
-    if fast.path(n_params) == "numba":
+    try:
+        numba_path = fast.path(n_params, steps) == "numba"
+    except TypeError:  # an mlpcli whose path depends on the size alone
+        numba_path = fast.path(n_params) == "numba"
+    if numba_path:
         import numba
 
         return f"numba {numba.__version__} kernels"
     return "numpy"  # (asking whether numba is installed would import it, and count its RSS)
 
 
-def blas_description(n_params: int | None = None) -> str:
+def blas_description(n_params: int | None = None, steps: int = 0) -> str:
     """The BLAS NumPy runs (through threadpoolctl where installed) and the engine's path."""
     import numpy as np  # noqa: F401  (maps the BLAS into the process)
 
@@ -242,7 +260,7 @@ def blas_description(n_params: int | None = None) -> str:
 
         text += f"; mlpcli's large products on {blas.gemm()}"
     if n_params is not None:
-        text += f"; engine path for {n_params:,} parameters: {engine_path(n_params)}"
+        text += f"; engine path for {n_params:,} parameters: {engine_path(n_params, steps)}"
     with contextlib.suppress(ImportError):
         from mlpcli.engine import fast
 
@@ -571,8 +589,7 @@ def _fast_path_differs(w: Workload) -> bool:
         from mlpcli.engine import fast
     except ImportError:
         return False
-    n_params = sum(fi * fo + fo for fi, fo in zip(w.sizes[:-1], w.sizes[1:], strict=True))
-    return fast.path(n_params) == "numba"
+    return fast.path(w.n_params, w.planned_steps) == "numba"
 
 
 def table(w: Workload, results: list[Result]) -> list[str]:

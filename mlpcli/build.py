@@ -16,6 +16,7 @@ from mlpcli.data import Dataset
 from mlpcli.engine import LOSSES, MLP, Optimizer
 from mlpcli.engine import schedules as sched
 from mlpcli.engine.losses import LossFn
+from mlpcli.engine.model import FUSED
 from mlpcli.errors import UserError
 from mlpcli.sizes import check_fits
 
@@ -68,8 +69,11 @@ def class_weights(cfg: RunConfig, data: Dataset) -> np.ndarray | None:
     return np.array([spec.get(name, 1.0) for name in names], dtype=np.float64)
 
 
-def build_model(cfg: RunConfig, n_features: int, n_outputs: int, rows: int = 0) -> MLP:
-    """The configured network; `rows`: how many rows one forward pass will see at most."""
+def build_model(
+    cfg: RunConfig, n_features: int, n_outputs: int, rows: int = 0, steps: int = 0
+) -> MLP:
+    """The configured network; `rows`: how many rows one forward pass will see at most;
+    `steps`: the run's `fused_steps` (0 when not training)."""
     units = [layer.units for layer in cfg.model.hidden]
     out = 1 if cfg.model.output == "sigmoid" else n_outputs
     # refused before NumPy tries to allocate it (parameters, optimizer state, activations)
@@ -80,4 +84,26 @@ def build_model(cfg: RunConfig, n_features: int, n_outputs: int, rows: int = 0) 
         [layer.activation for layer in cfg.model.hidden],
         dropout=cfg.model.dropout,
         dtype=np.dtype(cfg.training.dtype).type,
+        steps=steps,
     )
+
+
+def fused_steps(cfg: RunConfig, train_rows: int) -> int:
+    """The optimizer steps the run plans (restarts x epochs x batches, as if no restart
+    stopped early) when its whole step has kernels: the loss (`loss_kernel`) and every
+    hidden activation (model.FUSED); else 0. With numba installed, a small model whose run
+    plans at least engine.fast.MIN_STEPS of them takes the fast path. Any other step gains
+    too little from the kernels (its optimizer's update alone) to pay numba's import. From
+    the config and the data alone: a resumed run takes the path it started on."""
+    if loss_kernel(cfg) is None or any(h.activation not in FUSED for h in cfg.model.hidden):
+        return 0
+    t = cfg.training
+    return t.restarts * t.epochs * -(-train_rows // t.batch_size)
+
+
+def loss_kernel(cfg: RunConfig) -> str | None:
+    """The kernel (engine.kernels) computing the configured loss, its gradient and the count
+    of correct predictions in one pass, where the loss has one for these options."""
+    if cfg.loss.class_weight is not None or cfg.loss.label_smoothing:
+        return None
+    return LOSSES[cfg.loss.name].kernel

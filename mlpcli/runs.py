@@ -60,7 +60,7 @@ def engine_in_use(trainer: Trainer) -> dict[str, str]:
     a step (OpenBLAS or MKL). Runs on different engines agree to rounding, not bit for bit."""
     model, rows = trainer.model, trainer.cfg.training.batch_size
     largest = max(rows * layer.fan_in * layer.fan_out for layer in model.layers)
-    return {"kernels": fast.path(model.n_params), "gemm": blas.gemm(largest)}
+    return {"kernels": fast.path(model.n_params, model.steps), "gemm": blas.gemm(largest)}
 
 
 def checkpoint_payload(

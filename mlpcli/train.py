@@ -21,6 +21,8 @@ from mlpcli.build import (  # the factories; imported from here by older code to
     build_optimizer,
     build_schedule,
     class_weights,
+    fused_steps,
+    loss_kernel,
 )
 from mlpcli.config import RunConfig, minimize, primary_metric
 from mlpcli.data import Dataset
@@ -113,7 +115,8 @@ class Trainer:
                 f"loss binary_cross_entropy needs exactly 2 classes, the data has {data.n_outputs}"
             )
         rows = max(len(part) for part in data.parts.values())  # evaluate() forwards a split
-        self.model = build_model(cfg, data.n_features, data.n_outputs, rows)
+        steps = fused_steps(cfg, len(data.parts["train"]))
+        self.model = build_model(cfg, data.n_features, data.n_outputs, rows, steps)
         if init_weights is not None:
             for p in self.model.params:
                 got = init_weights.get(p.name)
@@ -125,6 +128,7 @@ class Trainer:
                     )
         self.class_weight = class_weights(cfg, data)
         self.loss_fn = build_loss(cfg, self.class_weight)
+        self.loss_kernel = loss_kernel(cfg)  # on the fast path
         self.metric = primary_metric(data.task)
         self.monitor = cfg.monitor
         self.minimize = minimize(self.monitor)
@@ -389,12 +393,17 @@ class Trainer:
         while the optimizer updates the weights.
         """
         logits = self.model.forward(xb, self.rng)
-        if self.metric == "accuracy":
-            quality = float(np.count_nonzero(predicted_classes(logits) == yb))
-        else:
-            quality = float(np.square(logits - yb).sum())
+        k = self.model.kernels()
         # The logits are not needed after the loss: their array receives the gradient.
-        loss, dlogits = self.loss_fn(logits, yb, out=logits)
+        if k is not None and self.loss_kernel is not None:
+            total, correct = getattr(k, self.loss_kernel)(logits, yb, logits)
+            loss, quality, dlogits = total / len(yb), float(correct), logits
+        else:
+            if self.metric == "accuracy":
+                quality = float(np.count_nonzero(predicted_classes(logits) == yb))
+            else:
+                quality = float(np.square(logits - yb).sum())
+            loss, dlogits = self.loss_fn(logits, yb, out=logits)
         self.model.backward(dlogits)
         clip = self.cfg.training.clip_grad_norm
         if clip is not None:
@@ -402,12 +411,11 @@ class Trainer:
             norm = math.sqrt(float(np.dot(g, g)))
             if norm > clip:
                 g *= clip / (norm + 1e-6)  # as torch.nn.utils.clip_grad_norm_
+        update = functools.partial(self.optimizer.step, [self.model.flat], self.model.steps)
         if alongside_update is None:
-            self.optimizer.step([self.model.flat])
+            update()
         else:
-            blas.parallel(
-                [functools.partial(self.optimizer.step, [self.model.flat]), alongside_update]
-            )
+            blas.parallel([update, alongside_update])
         return loss, quality
 
     # ------------------------------------------------------------------ measuring

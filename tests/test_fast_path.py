@@ -228,3 +228,92 @@ def test_a_run_resumed_on_another_engine_says_so_in_its_summary(on_fast_path, tm
     summary = json.loads((run / "summary.json").read_text())
     assert summary["engine"]["kernels"] == "numpy"
     assert summary["engine_before_resume"] == started
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("into_z", [False, True])
+def test_softmax_cross_entropy_kernel_matches_the_reference_loss_and_count(dtype, into_z):
+    """One pass gives cross_entropy's loss and gradient, and the arg-max count the trainer
+    reports as accuracy (ties to the first class, as np.argmax), even when `out` is z."""
+    from mlpcli.engine import kernels
+    from mlpcli.engine.losses import cross_entropy
+    from mlpcli.engine.metrics import predicted_classes
+
+    rng = np.random.default_rng(12)
+    z = (rng.normal(size=(37, 6)) * 30).astype(dtype)  # large logits: the max shift matters
+    z[3] = 2.0  # a tie across the whole row
+    z[4, :2] = z[4].max() + 1  # a tie at the top
+    y = rng.integers(0, 6, 37)
+    y[3], y[4] = 0, 1
+    want_loss, want_grad = cross_entropy(z.copy(), y)
+    want_correct = int(np.count_nonzero(predicted_classes(z) == y))
+    out = z if into_z else np.empty_like(z)
+    total, correct = kernels.softmax_cross_entropy(z, y, out)
+    assert correct == want_correct
+    assert np.isclose(total / len(y), want_loss, rtol=1e-6 if dtype == np.float32 else 1e-12)
+    assert out.dtype == dtype
+    assert close(out, want_grad, dtype)
+
+
+def test_softmax_cross_entropy_kernel_lets_a_nan_through_so_that_divergence_is_seen():
+    from mlpcli.engine import kernels
+
+    for col in (0, 2):
+        z = np.ones((3, 4), np.float32)
+        z[1, col] = np.nan
+        total, _ = kernels.softmax_cross_entropy(z, np.array([0, 1, 2]), z)
+        assert np.isnan(total)
+
+
+def test_only_the_plain_losses_have_a_one_pass_kernel():
+    """Label smoothing and class weights keep the NumPy loss, on either path."""
+    from mlpcli.build import loss_kernel
+    from mlpcli.config import RunConfig
+
+    def cfg(loss: dict) -> RunConfig:
+        return RunConfig.model_validate({"data": {"source": "iris"}, "loss": loss})
+
+    assert loss_kernel(cfg({"name": "cross_entropy"})) == "softmax_cross_entropy"
+    assert loss_kernel(cfg({"name": "cross_entropy", "label_smoothing": 0.1})) is None
+    assert loss_kernel(cfg({"name": "cross_entropy", "class_weight": "balanced"})) is None
+    assert loss_kernel(cfg({"name": "mse"})) is None
+
+
+def test_a_small_model_takes_the_fast_path_in_a_run_planned_long_enough(monkeypatch):
+    """The planned steps (restarts x epochs x batches), not how far a run got, decide."""
+    from mlpcli.runs import engine_in_use
+
+    trainer = _trainer(epochs=5)  # 90 rows in batches of 12: 8 a epoch, 40 planned
+    assert trainer.model.n_params < fast.MIN_SIZE
+    assert trainer.model.steps == 40
+    assert engine_in_use(trainer)["kernels"] == "numpy"
+    monkeypatch.setattr(fast, "MIN_STEPS", 40)
+    assert engine_in_use(trainer)["kernels"] == "numba"
+    assert trainer.model.kernels() is not None
+    monkeypatch.setattr(fast, "MIN_STEPS", 41)
+    assert trainer.model.kernels() is None
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"model": {"hidden": [{"units": 16, "activation": "tanh"}]}},
+        {"loss": {"name": "cross_entropy", "label_smoothing": 0.1}},
+    ],
+)
+def test_a_long_run_whose_step_the_kernels_do_not_cover_stays_on_numpy(change):
+    """tanh and a smoothed loss have no kernel: only the update would be fused, too little
+    to pay numba's import, however long the run."""
+    from mlpcli.build import fused_steps
+    from mlpcli.config import RunConfig
+
+    base = {"data": {"source": "iris"}, "training": {"epochs": 10**6}}
+    assert fused_steps(RunConfig.model_validate(base), 100) >= fast.MIN_STEPS
+    assert fused_steps(RunConfig.model_validate({**base, **change}), 100) == 0
+
+
+def test_a_long_planned_run_of_a_small_model_matches_the_numpy_path(monkeypatch):
+    """The path a long run takes, with its fused loss, activation and update: the same
+    weights as the reference to rounding, and bit-identical from one run to the next."""
+    monkeypatch.setattr(fast, "MIN_STEPS", 1)
+    check_paths_agree_and_repeat(lambda on: monkeypatch.setattr(fast, "ENABLED", on), "float32")

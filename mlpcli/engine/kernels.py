@@ -84,6 +84,41 @@ def rmsprop(
         p[i] -= (gi / (np.sqrt(vi) + eps)) * lr
 
 
+# ----------------------------------------------------------------------------- losses
+# z, out: (rows, classes) C-contiguous, out may be z itself; y: (rows,) class indices.
+
+
+@jit
+def softmax_cross_entropy(z: Array, y: Array, out: Array) -> tuple[float, int]:
+    """The gradient (softmax(z) - one_hot(y)) / n into `out`, row by row; returns the sum
+    of the rows' losses log(sum(exp(z))) - z[y] and how many rows have their arg-max
+    (the first, as np.argmax) at y: the training step's loss and accuracy in one pass."""
+    rows, classes = z.shape
+    n = z.dtype.type(rows)
+    inv_n = z.dtype.type(1.0 / rows)
+    total = 0.0
+    correct = 0
+    for i in range(rows):
+        top, at = z[i, 0], 0
+        for j in range(1, classes):
+            if z[i, j] > top:
+                top, at = z[i, j], j
+        t = y[i]
+        z_true = z[i, t]  # read before `out` (perhaps z) is written
+        s = z.dtype.type(0)
+        for j in range(classes):
+            e = np.exp(z[i, j] - top)
+            out[i, j] = e
+            s += e
+        total += (np.log(s) + top) - z_true
+        correct += at == t
+        s *= n
+        for j in range(classes):
+            out[i, j] /= s
+        out[i, t] -= inv_n
+    return total, correct
+
+
 # ----------------------------------------------------------------------------- layers
 # z, a, g: (rows, units) C-contiguous; b, db: (units,).
 

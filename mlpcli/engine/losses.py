@@ -176,15 +176,23 @@ def huber(z: Array, y: Array, delta: float = 1.0, out: Array | None = None) -> t
 
 @dataclass(frozen=True)
 class Loss:
-    """A loss function and the output activation it is fused with."""
+    """A loss function and the output activation it is fused with.
+
+    `kernel` names its one-pass form in engine.kernels, for the fast path (engine.fast):
+    f(z, y, out) -> (sum of the rows' losses, rows predicted right), the gradient of the
+    mean loss into `out`; it covers the plain loss (no label smoothing, no class weights).
+    """
 
     fn: LossFn
     output: str
     task: str
+    kernel: str | None = None
 
 
 LOSSES: dict[str, Loss] = {
-    "cross_entropy": Loss(cross_entropy, output="softmax", task="classification"),
+    "cross_entropy": Loss(
+        cross_entropy, output="softmax", task="classification", kernel="softmax_cross_entropy"
+    ),
     "binary_cross_entropy": Loss(binary_cross_entropy, output="sigmoid", task="classification"),
     "mse": Loss(mse, output="linear", task="regression"),
     "mae": Loss(mae, output="linear", task="regression"),

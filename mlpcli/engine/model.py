@@ -13,6 +13,7 @@ arithmetic. The price: the array `forward` returns is overwritten by the next `f
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
 
@@ -162,13 +163,17 @@ class MLP:
         activations: list[str],
         dropout: float = 0.0,
         dtype: type = np.float32,
+        steps: int = 0,
     ) -> None:
+        """`steps`: the training steps the run plans whose work the kernels cover, which
+        with the model's size picks the path (engine.fast); 0 when not training."""
         if len(activations) != len(sizes) - 2:
             raise ValueError("need one activation per hidden layer")
         self.sizes = sizes
         self.activations = activations
         self.dropout = dropout
         self.dtype = np.dtype(dtype)
+        self.steps = steps
         total = sum(fi * fo + fo for fi, fo in itertools.pairwise(sizes))
         self.flat = Param("params", np.zeros(total, self.dtype), np.zeros(total, self.dtype))
         self.layers: list[Dense] = []
@@ -195,6 +200,10 @@ class MLP:
     def n_params(self) -> int:
         return self.flat.value.size
 
+    def kernels(self) -> ModuleType | None:
+        """The fused kernels this model runs on (engine.fast), or None: the NumPy path."""
+        return fast.kernels(self.flat.value.size, self.steps)
+
     def init(self, rng: np.random.Generator, scheme: str = "he") -> None:
         """Draw fresh weights with `INITIALIZERS[scheme]`; biases to zero."""
         make = INITIALIZERS[scheme]
@@ -215,7 +224,7 @@ class MLP:
     def _forward(self, x: Array, rng: np.random.Generator | None, work: Workspace) -> Array:
         n = len(x)
         h = x.astype(self.dtype, copy=False)
-        k = fast.kernels(self.flat.value.size)
+        k = self.kernels()
         work.inputs, work.saved = [], []
         for i, (layer, name) in enumerate(zip(self.layers[:-1], self.activations, strict=True)):
             work.inputs.append(h)
@@ -263,7 +272,7 @@ class MLP:
         top = self.layers[last]
         dx_top = work.array("dx", last, n, top.fan_in) if last > 0 else None
         grad = top.backward(work.inputs[last], dlogits, ones, dx_top)
-        k = fast.kernels(self.flat.value.size)
+        k = self.kernels()
         for i in reversed(range(last)):
             assert grad is not None
             kept_z, a, mask = work.saved[i]

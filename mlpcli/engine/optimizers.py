@@ -53,12 +53,16 @@ class Optimizer:
         # from step to step: rebuilding them costs more than a small model's whole update.
         self._views: dict[str, tuple[Param, Array, Array, dict[str, Array], Array]] = {}
 
-    def step(self, params: list[Param]) -> None:
-        """Apply one update to every parameter, using its `.grad`."""
+    def step(self, params: list[Param], steps: int = 0) -> None:
+        """Apply one update to every parameter, using its `.grad`.
+
+        `steps`, the run's planned number of steps, and the parameters' total size pick the
+        path (engine.fast), as they do for the model (MLP.steps).
+        """
         self.t += 1
-        # the path is the model's (its size decides), and then every parameter takes it: a
-        # kernel call on a bias costs a microsecond, NumPy's dozen passes over it ten
-        k = fast.kernels(sum(p.value.size for p in params))
+        # the path is the model's, and then every parameter takes it: a kernel call on a
+        # bias costs a microsecond, NumPy's dozen passes over it ten
+        k = fast.kernels(sum(p.value.size for p in params), steps)
         fused: dict[type, Fused] = {}  # this step's scalars, worked out once per dtype
         for p in params:
             views = self._views.get(p.name)
