@@ -17,7 +17,7 @@ from types import ModuleType
 
 import numpy as np
 
-from mlpcli.engine import blas, fast
+from mlpcli.engine import blas, fast, memory
 from mlpcli.engine.activations import ACTIVATIONS, DERIVATIVES, IN_PLACE
 
 Array = np.ndarray
@@ -175,7 +175,9 @@ class MLP:
         self.dtype = np.dtype(dtype)
         self.steps = steps
         total = sum(fi * fo + fo for fi, fo in itertools.pairwise(sizes))
-        self.flat = Param("params", np.zeros(total, self.dtype), np.zeros(total, self.dtype))
+        # values and gradient side by side, on huge pages where possible (engine.memory)
+        value, grad = memory.zeros((2, total), self.dtype)
+        self.flat = Param("params", value, grad)
         self.layers: list[Dense] = []
         offset = 0
         for i, (fi, fo) in enumerate(itertools.pairwise(sizes)):

@@ -14,7 +14,7 @@ from types import ModuleType
 
 import numpy as np
 
-from mlpcli.engine import blas, fast
+from mlpcli.engine import blas, fast, memory
 from mlpcli.engine.model import Param
 
 Array = np.ndarray
@@ -101,7 +101,8 @@ class Optimizer:
 
     def _views_of(self, p: Param) -> tuple[Param, Array, Array, dict[str, Array], Array]:
         if p.name not in self.state:
-            self.state[p.name] = {b: np.zeros_like(p.value) for b in self.buffers}
+            block = memory.zeros((len(self.buffers), *p.value.shape), p.value.dtype)
+            self.state[p.name] = dict(zip(self.buffers, block, strict=True))
         value, grad = _flat(p.value), _flat(p.grad)
         bufs = {b: _flat(arr) for b, arr in self.state[p.name].items()}
         if value.dtype not in self._scratch:
@@ -133,13 +134,23 @@ class Optimizer:
     def load_state_dict(self, state: dict[str, Array]) -> None:
         """Restore what `state_dict` returned (arrays are copied)."""
         self.t = int(state["t"])
-        self.state = {}
         self._views = {}
+        loaded: dict[str, dict[str, Array]] = {}
         for key, arr in state.items():
-            if key == "t":
-                continue
-            name, b = key.rsplit(".", 1)
-            self.state.setdefault(name, {})[b] = np.array(arr)
+            if key != "t":
+                name, b = key.rsplit(".", 1)
+                loaded.setdefault(name, {})[b] = np.asarray(arr)
+        self.state = {name: _copied(bufs) for name, bufs in loaded.items()}
+
+
+def _copied(bufs: dict[str, Array]) -> dict[str, Array]:
+    """Copies of one parameter's buffers, as rows of one block (engine.memory) when alike."""
+    arrays = list(bufs.values())
+    if len({(a.shape, a.dtype) for a in arrays}) != 1:
+        return {b: np.array(a) for b, a in bufs.items()}
+    block = memory.zeros((len(arrays), *arrays[0].shape), arrays[0].dtype)
+    block[...] = arrays
+    return dict(zip(bufs, block, strict=True))
 
 
 def _flat(a: Array) -> Array:
