@@ -720,12 +720,17 @@ FORCED_BLAS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 
 def cpu_model() -> str:
-    """The CPU model as lscpu names it (/proc/cpuinfo where there is no lscpu)."""
+    """The CPU model as lscpu names it, with its family and model numbers (a virtual machine's
+    name, such as a bare "AMD EPYC", covers CPUs of several generations); /proc/cpuinfo's
+    name where there is no lscpu."""
     with contextlib.suppress(OSError):
         out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
+        fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
+        fields = {k.strip(): v.strip() for k, v in fields.items()}
+        if "Model name" in fields:
+            labels = {"CPU family": "family", "Model": "model"}
+            numbers = [f"{label} {fields[k]}" for k, label in labels.items() if k in fields]
+            return fields["Model name"] + (f" ({', '.join(numbers)})" if numbers else "")
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
