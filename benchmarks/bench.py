@@ -23,12 +23,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import functools
 import multiprocessing as mp
 import os
 import platform
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -739,6 +741,32 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def handoff_us(pause: float, tries: int = 100) -> float | None:
+    """Median microseconds from handing the engine's other thread a block of work
+    (mlpcli.engine.blas.parallel) to its starting it, the thread idle `pause` seconds
+    before; None on one core. Every parallel region of a step pays this once: it is why the
+    engine splits work into few, long blocks."""
+    try:
+        from mlpcli.engine import blas
+    except ImportError:
+        return None
+    if blas.cores() < 2:
+        return None
+    started: list[tuple[float, float]] = []  # (handed over, started), by the other thread
+
+    def start(posted: float) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            started.append((posted, time.perf_counter()))
+
+    for _ in range(tries):
+        # this thread sleeps in the first block: the other one takes the second
+        blas.parallel(
+            [functools.partial(time.sleep, 0.001), functools.partial(start, time.perf_counter())]
+        )
+        time.sleep(pause)
+    return statistics.median(b - a for a, b in started) * 1e6 if started else None
+
+
 def machine() -> str:
     versions = []
     for mod in ("numpy", "torch", "sklearn"):
@@ -749,6 +777,12 @@ def machine() -> str:
     forced = [f"{k}={os.environ[k]}" for k in FORCED_BLAS if k in os.environ]
     if forced:
         versions.append(f"forced by {' '.join(forced)}")
+    waits = [handoff_us(pause) for pause in (0.0, 0.001)]
+    if None not in waits:
+        versions.append(
+            "handing a block to the other core {:.0f} us back to back, {:.0f} us after 1 ms "
+            "idle (medians)".format(*waits)
+        )
     load = "load average {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
     return (
         f"{cpu_model()}, {os.cpu_count()} cores, {load}, Python {platform.python_version()}, "
