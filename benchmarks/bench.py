@@ -240,19 +240,21 @@ def engine_path(n_params: int, steps: int) -> str:
 
 def blas_description(n_params: int | None = None, steps: int = 0) -> str:
     """The BLAS NumPy runs (through threadpoolctl where installed) and the engine's path."""
-    import numpy as np  # noqa: F401  (maps the BLAS into the process)
+    import numpy as np  # (maps the BLAS into the process)
 
     text = "BLAS unknown"
     try:
         from threadpoolctl import threadpool_info
 
-        for info in threadpool_info():
-            if info.get("user_api") == "blas":
-                text = (
-                    f"BLAS {info.get('internal_api')} {info.get('version')}, "
-                    f"kernel {info.get('architecture')}, {info.get('num_threads')} threads"
-                )
-                break
+        # NumPy's own (from its wheel's numpy.libs) first: SciPy, torch may bring others
+        numpy_libs = Path(np.__file__).resolve().parent.parent / "numpy.libs"
+        found = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+        found.sort(key=lambda i: Path(i.get("filepath", "")).resolve().parent != numpy_libs)
+        for info in found[:1]:
+            text = (
+                f"BLAS {info.get('internal_api')} {info.get('version')}, "
+                f"kernel {info.get('architecture')}, {info.get('num_threads')} threads"
+            )
     except ImportError:
         from mlpcli.engine import blas
 

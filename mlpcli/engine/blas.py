@@ -28,6 +28,7 @@ the two).
 
 import ctypes
 import functools
+import importlib
 import itertools
 import os
 import queue
@@ -61,18 +62,24 @@ _SYMBOLS = [  # (set, get): scipy-openblas as bundled in NumPy's wheels, then pl
 
 
 def _find_openblas() -> ctypes.CDLL | None:
-    """The OpenBLAS shared library NumPy mapped into this process (Linux), if any."""
-    try:
-        maps = Path("/proc/self/maps").read_text()
-    except OSError:
-        return None
-    for line in maps.splitlines():
-        path = line.split()[-1]
-        if "openblas" in Path(path).name.lower():
-            try:
-                return ctypes.CDLL(path)
-            except OSError:
-                return None
+    """NumPy's own BLAS library, opened through NumPy's core extension module; None where
+    that cannot be done.
+
+    The dynamic linker looks a symbol up in the module it was asked for and in the libraries
+    that module was linked against, so another OpenBLAS in the process (SciPy's, which
+    scikit-learn brings) is never taken for NumPy's. The first OpenBLAS listed in
+    /proc/self/maps was, until 2026-12-03: after `import sklearn` the engine held SciPy's to
+    one thread and left NumPy's on its own two inside each block, and W1 trained 1.7x slower.
+    """
+    for name in ("numpy._core._multiarray_umath", "numpy.core._multiarray_umath"):  # 2.x, 1.x
+        try:
+            path = importlib.import_module(name).__file__
+        except ImportError:
+            continue
+        try:
+            return ctypes.CDLL(path)
+        except (OSError, TypeError):  # not a shared library (a static or unusual build)
+            return None
     return None
 
 
