@@ -60,31 +60,10 @@ def main() -> None:
     parser.add_argument("--variant", action="append", default=[], metavar="'NAME: M.A=V, ...'")
     args = parser.parse_args()
 
-    from mlpcli.config import RunConfig
-    from mlpcli.data import Dataset, Part
     from mlpcli.train import Trainer
 
     w = bench.WORKLOADS[args.workload]
-    X, y = bench.synthetic(w)
-    opt: dict[str, Any] = {"name": w.optimizer, "lr": bench.LR[w.optimizer]}
-    if w.optimizer == "momentum":
-        opt["momentum"] = 0.9
-    cfg = RunConfig.model_validate(
-        {
-            "name": "ab",
-            "data": {"source": "synthetic", "split": {"train": 1.0, "val": 0.0, "test": 0.0}},
-            "model": {"hidden": [{"units": u, "activation": "relu"} for u in w.hidden]},
-            "optimizer": opt,
-            "training": {
-                "epochs": bench.PLANNED_EPOCHS,
-                "batch_size": w.batch,
-                "early_stopping": None,
-            },
-        }
-    )
-    features = [f"x{i}" for i in range(w.features)]
-    classes = [str(c) for c in range(bench.N_CLASSES)]
-    data = Dataset("classification", features, "y", classes, {"train": Part(X, y)})
+    cfg, data = bench.mlpcli_run(w)
 
     variants = [variant(v) for v in args.variant]
     # "as is": every constant any variant changes, at its value now

@@ -145,6 +145,29 @@ class StopBench(Exception):
     """Raised from a callback to leave Trainer.run when the parent says 'done'."""
 
 
+def mlpcli_run(w: Workload) -> tuple[Any, Any]:
+    """The config and the dataset (synthetic, all of it for training) of mlpcli's run of `w`."""
+    from mlpcli.config import RunConfig
+    from mlpcli.data import Dataset, Part
+
+    X, y = synthetic(w)
+    opt: dict[str, Any] = {"name": w.optimizer, "lr": LR[w.optimizer]}
+    if w.optimizer == "momentum":
+        opt["momentum"] = 0.9
+    cfg = RunConfig.model_validate(
+        {
+            "name": "bench",
+            "data": {"source": "synthetic", "split": {"train": 1.0, "val": 0.0, "test": 0.0}},
+            "model": {"hidden": [{"units": u, "activation": "relu"} for u in w.hidden]},
+            "optimizer": opt,
+            "training": {"epochs": PLANNED_EPOCHS, "batch_size": w.batch, "early_stopping": None},
+        }
+    )
+    features = [f"x{i}" for i in range(w.features)]
+    classes = [str(c) for c in range(N_CLASSES)]
+    return cfg, Dataset("classification", features, "y", classes, {"train": Part(X, y)})
+
+
 def run_mlpcli(
     turns: Turns, w: Workload, breakdown: bool, numpy_path: bool = False, openblas: bool = False
 ) -> None:
@@ -161,27 +184,10 @@ def run_mlpcli(
         blas.USE_MKL = False
 
     from mlpcli import display
-    from mlpcli.config import RunConfig
-    from mlpcli.data import Dataset, Part
     from mlpcli.train import Callback, Trainer
 
     turns.ready()
-    X, y = synthetic(w)
-    opt = {"name": w.optimizer, "lr": LR[w.optimizer]}
-    if w.optimizer == "momentum":
-        opt["momentum"] = 0.9
-    cfg = RunConfig.model_validate(
-        {
-            "name": "bench",
-            "data": {"source": "synthetic", "split": {"train": 1.0, "val": 0.0, "test": 0.0}},
-            "model": {"hidden": [{"units": u, "activation": "relu"} for u in w.hidden]},
-            "optimizer": opt,
-            "training": {"epochs": PLANNED_EPOCHS, "batch_size": w.batch, "early_stopping": None},
-        }
-    )
-    features = [f"x{i}" for i in range(w.features)]
-    classes = [str(c) for c in range(N_CLASSES)]
-    data = Dataset("classification", features, "y", classes, {"train": Part(X, y)})
+    cfg, data = mlpcli_run(w)
 
     # The rich progress bar a terminal user sees, drawing into /dev/null.
     display.stderr = Console(file=open(os.devnull, "w"), force_terminal=True, width=120)  # noqa: SIM115
