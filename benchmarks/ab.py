@@ -89,8 +89,8 @@ def main() -> None:
     print("|---|---|---|")
     for (name, _), t in zip(variants, times, strict=True):
         ratio = statistics.median(a / b for a, b in zip(t[1:], times[0][1:], strict=True))
-        print(f"| {name} | {statistics.median(t[1:]):.4g} | {ratio:.3f} |", file=sys.stdout)
-        print("  epochs: " + " ".join(f"{x:.3f}" for x in t), file=sys.stderr)
+        print(f"| {name} | {statistics.median(t[1:]):.4g} | {ratio:.3f} |")
+        print("  epochs: " + " ".join(f"{x:.3f}" for x in t), file=sys.stderr)  # the spread
 
 
 if __name__ == "__main__":
