@@ -604,13 +604,14 @@ def collect(plan: TunePlan, study: "optuna.Study") -> Study:
         local = _local_run_dirs(plan.folder)
         for t in infos:
             t.run_dir = t.run_dir or local.get(t.number)
-    best = None
-    with contextlib.suppress(ValueError):  # no complete trial yet
-        number = study.best_trial.number
-        best = next((t for t in infos if t.number == number), None)
-    return Study(
-        plan.study, plan.folder, plan.shown_storage, plan.metric, plan.direction, infos, best
+    found = Study(
+        plan.study, plan.folder, plan.shown_storage, plan.metric, plan.direction, infos, None
     )
+    # the best of this snapshot, by Optuna's rule (best value, then the lowest number): asking
+    # the study instead could name a trial another worker completed after the snapshot, which
+    # is still running in it and has no value
+    found.best = next(iter(found.top(1)), None)
+    return found
 
 
 def _local_run_dirs(folder: Path) -> dict[int, str]:

@@ -365,3 +365,38 @@ def test_python_api_tune_is_the_search(tmp_path):
     assert study.best is not None and study.best_yaml.is_file()
     again = mlpcli.tune(config, ["training.epochs=2"], trials=3, runs_dir=tmp_path / "runs")
     assert [t.number for t in again.trials] == [0, 1, 2]  # the same study, continued
+
+
+def test_the_best_trial_is_the_snapshots_own_when_another_worker_completes_one_meanwhile(
+    tmp_path,
+):
+    # Another worker completes trial 1 between the snapshot of the trials (where it is still
+    # running, with no value) and a question to the study about its best: the best shown must
+    # be the snapshot's (trial 0), not a running trial with no value (which crashed `tune`).
+    from types import SimpleNamespace
+
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import TrialState, create_trial
+
+    from mlpcli.tune import collect
+
+    lr = {"optimizer.lr": FloatDistribution(1e-4, 1e-1, log=True)}
+    done = create_trial(value=0.5, params={"optimizer.lr": 0.01}, distributions=lr)
+    running = create_trial(
+        state=TrialState.RUNNING, params={"optimizer.lr": 0.001}, distributions=lr
+    )
+    done.number, running.number = 0, 1
+    later = create_trial(value=0.1, params={"optimizer.lr": 0.001}, distributions=lr)
+    later.number = 1
+    study = SimpleNamespace(get_trials=lambda deepcopy=False: [done, running], best_trial=later)
+    plan = SimpleNamespace(
+        study="s",
+        folder=tmp_path,
+        shown_storage="sqlite:///x",
+        metric="val_loss",
+        direction="minimize",
+    )
+    found = collect(plan, study)
+    assert found.best is not None
+    assert (found.best.number, found.best.value) == (0, 0.5)
+    assert [t.state for t in found.trials] == ["complete", "running"]
