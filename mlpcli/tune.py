@@ -584,8 +584,14 @@ class Study:
     metric: str
     direction: str
     trials: list[TrialInfo]
-    best: TrialInfo | None
     interrupted: int | None = None  # the signal that stopped this session's search
+
+    @property
+    def best(self) -> TrialInfo | None:
+        """The best complete trial of these trials, by Optuna's rule (best value, then the
+        lowest number). Taken from this snapshot, never asked of the study: the study could
+        name a trial another worker completed since, still running here with no value."""
+        return next(iter(self.top(1)), None)
 
     @property
     def best_yaml(self) -> Path:
@@ -604,14 +610,7 @@ def collect(plan: TunePlan, study: "optuna.Study") -> Study:
         local = _local_run_dirs(plan.folder)
         for t in infos:
             t.run_dir = t.run_dir or local.get(t.number)
-    found = Study(
-        plan.study, plan.folder, plan.shown_storage, plan.metric, plan.direction, infos, None
-    )
-    # the best of this snapshot, by Optuna's rule (best value, then the lowest number): asking
-    # the study instead could name a trial another worker completed after the snapshot, which
-    # is still running in it and has no value
-    found.best = next(iter(found.top(1)), None)
-    return found
+    return Study(plan.study, plan.folder, plan.shown_storage, plan.metric, plan.direction, infos)
 
 
 def _local_run_dirs(folder: Path) -> dict[int, str]:

@@ -2,8 +2,9 @@
 
 SciPy's wheels (which scikit-learn brings) carry an OpenBLAS of their own. An engine that
 takes that one for NumPy's leaves NumPy's on all its threads inside each of the engine's
-blocks, and training slows down (W1: 1.7x) without any error. Run in a fresh interpreter, so
-that the order of imports is the one written here.
+blocks: the oversubscription the engine's single BLAS thread is there to prevent, with no
+error to show it. Run in a fresh interpreter, so that the order of imports is the one written
+here.
 """
 
 import json

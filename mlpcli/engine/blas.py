@@ -68,8 +68,8 @@ def _find_openblas() -> ctypes.CDLL | None:
     The dynamic linker looks a symbol up in the module it was asked for and in the libraries
     that module was linked against, so another OpenBLAS in the process (SciPy's, which
     scikit-learn brings) is never taken for NumPy's. Until 2026-12-03 the engine took the
-    first OpenBLAS listed in /proc/self/maps: after `import sklearn` that was SciPy's, held to
-    one thread while NumPy's ran its own threads inside each of the engine's blocks.
+    first OpenBLAS listed in /proc/self/maps: with SciPy loaded that was SciPy's, held to one
+    thread while NumPy's ran its own threads inside each of the engine's blocks.
     """
     for name in ("numpy._core._multiarray_umath", "numpy.core._multiarray_umath"):  # 2.x, 1.x
         try:
