@@ -4,13 +4,15 @@
     python benchmarks/update.py                  # W1's and W3's parameters, Adam
     python benchmarks/update.py --workloads W1 --repeats 200
 
-Inside training the update runs between two GEMMs, which push the parameters, their
-gradient and Adam's two moment buffers out of the caches: `bench.py --breakdown` times it
-there. This script times the same update with nothing in between ("hot": each call right
-after the last, the arrays in cache as far as they fit) and after a sweep over a buffer
-larger than the last-level cache ("cold"), so that a breakdown's optimizer time can be read
-against both. An Adam step reads four arrays and writes three, 28 bytes a float32
-parameter: "GB/s" is that traffic over the cold time.
+Inside training the update finds the parameters, their gradient and Adam's two moment
+buffers partly out of the caches (what ran since its last call, the step's GEMMs and
+whatever else the machine runs, pushed them out): `bench.py --breakdown` times it there.
+This script times the same update with nothing in between ("hot": each timed call right
+after an untimed one of the same contender, the arrays in cache as far as they fit) and
+after PyTorch has summed a buffer larger than the last-level cache on all its threads
+("cold"), so that a breakdown's optimizer time can be read against both. An Adam step
+reads four arrays and writes three, 28 bytes a float32 parameter: "GB/s" is that traffic
+over the cold time.
 
 Every contender holds its own copy of the workload's parameters in this one process and
 they take turns call by call, so a noisy moment falls on all of them alike; times are
