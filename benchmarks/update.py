@@ -42,21 +42,21 @@ BYTES_PER_PARAM = 28  # Adam, float32: p, g, m, v read; p, m, v written
 
 
 def mlpcli_update(w: bench.Workload, numpy_path: bool) -> Callable[[], None]:
-    from mlpcli.engine import fast, memory
-    from mlpcli.engine.model import Param
+    """The step `Trainer._step` takes: Adam over the model's one flat parameter."""
+    from mlpcli.engine import fast
+    from mlpcli.engine.model import MLP
     from mlpcli.engine.optimizers import Adam
 
-    value, grad = memory.zeros((2, w.n_params), np.float32)  # as MLP.flat
+    model = MLP(w.sizes, ["relu"] * len(w.hidden), steps=w.planned_steps)
     rng = np.random.default_rng(0)
-    value[:] = rng.standard_normal(w.n_params, dtype=np.float32) * 0.05
-    grad[:] = rng.standard_normal(w.n_params, dtype=np.float32) * 0.01
-    params = [Param("params", value, grad)]
+    model.init(rng)
+    model.flat.grad[:] = rng.standard_normal(w.n_params, dtype=np.float32) * 0.01
     opt = Adam(bench.LR["adam"])
 
     def step() -> None:
         fast.ENABLED = not numpy_path
         try:
-            opt.step(params, w.planned_steps)
+            opt.step([model.flat], model.steps)
         finally:
             fast.ENABLED = True
 
